@@ -1,0 +1,172 @@
+import { isIP } from 'node:net';
+import {
+  type HostPort, parseEndpointName, parseHostPort, privateClusterHostname, publicClusterHostname,
+} from './endpoint.js';
+
+/** How the proxy reaches the cluster through the endpoint; see README "Routes". */
+export type Route = 'sni' | 'option';
+
+/** pino level names accepted by `--log-level`. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** One of LOG_LEVELS. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Options as the command line and environment give them, before validation. */
+export interface RawOptions {
+  clusterId?: string | undefined;
+  endpoint?: string | undefined;
+  route?: string | undefined;
+  region?: string | undefined;
+  serviceIdentifier?: string | undefined;
+  injectClusterId?: boolean | undefined;
+  caFile?: string | undefined;
+  tokenHostname?: string | undefined;
+  tokenExpires?: number | undefined;
+  profile?: string | undefined;
+  listen?: string | undefined;
+  connectTimeout?: number | undefined;
+  startupTimeout?: number | undefined;
+  logLevel?: string | undefined;
+}
+
+/** Everything the proxy needs, validated. Immutable. */
+export interface ProxyConfig {
+  /** DSQL cluster identifier. */
+  readonly clusterId: string;
+  /** The PrivateLink endpoint (vpce name or IP) dialled for every connection. */
+  readonly endpoint: HostPort;
+  readonly region: string;
+  /** PrivateLink service identifier (`dsql-xxxx`); absent only on the option route. */
+  readonly serviceIdentifier: string | undefined;
+  readonly route: Route;
+  /** Whether `-c amzn-cluster-id=<id>` is appended to the client's options. */
+  readonly injectClusterId: boolean;
+  /** TLS SNI sent upstream; undefined when the endpoint is an IP on the option route. */
+  readonly servername: string | undefined;
+  /** Name the server certificate must carry; undefined means the chain is verified but not the name. */
+  readonly certificateName: string | undefined;
+  /** Hostname the IAM token is signed for. */
+  readonly tokenHostname: string;
+  /** Token lifetime in seconds. */
+  readonly tokenExpiresSeconds: number;
+  /** Extra CA bundle (PEM) trusted besides Node's default store. */
+  readonly caFile: string | undefined;
+  /** AWS shared-config profile for credentials. */
+  readonly profile: string | undefined;
+  /** Local address to accept clients on. */
+  readonly listen: HostPort;
+  /** Deadline for reaching the endpoint and completing TLS and authentication. */
+  readonly connectTimeoutMs: number;
+  /** Deadline for a client to send its StartupMessage. */
+  readonly startupTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+/** An invalid or missing option; `flag` names it as the user typed it (e.g. `--endpoint`). */
+export class ConfigError extends Error {
+  /** The offending flag. */
+  readonly flag: string;
+
+  constructor(flag: string, message: string) {
+    super(`${flag}: ${message}`);
+    this.name = 'ConfigError';
+    this.flag = flag;
+  }
+}
+
+/** Defaults applied when neither a flag nor an environment variable gives a value. */
+export const DEFAULTS = {
+  route: 'sni' as Route,
+  listen: '127.0.0.1:5432',
+  port: 5432,
+  connectTimeoutSeconds: 10,
+  startupTimeoutSeconds: 10,
+  tokenExpiresSeconds: 900,
+  logLevel: 'info' as LogLevel,
+};
+
+const MAX_TOKEN_EXPIRES_SECONDS = 604_800;
+const CLUSTER_ID = /^[a-z0-9]+$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+const SERVICE_IDENTIFIER = /^[a-z0-9][a-z0-9-]*$/;
+
+/** Validates raw options into a ProxyConfig, deriving region, service identifier and names. No I/O. */
+export function resolveConfig(raw: RawOptions): ProxyConfig {
+  const endpointText = required(raw.endpoint, '--endpoint', 'the PrivateLink endpoint, e.g. vpce-….dsql-xxxx.us-east-1.vpce.amazonaws.com');
+  const endpoint = hostPort(endpointText, '--endpoint', DEFAULTS.port);
+  const facts = parseEndpointName(endpoint.host);
+
+  const clusterId = (raw.clusterId ?? facts.clusterId)?.trim().toLowerCase();
+  if (!clusterId) throw new ConfigError('--cluster-id', 'required: the cluster identifier (aws dsql list-clusters)');
+  if (!CLUSTER_ID.test(clusterId)) throw new ConfigError('--cluster-id', `"${clusterId}" is not a cluster identifier (lowercase letters and digits)`);
+
+  const route = raw.route ?? DEFAULTS.route;
+  if (route !== 'sni' && route !== 'option') throw new ConfigError('--route', `"${route}" is not a route: use sni or option`);
+
+  const region = raw.region?.trim() || facts.region;
+  const endpointIsIp = isIP(endpoint.host) !== 0;
+  if (!region) {
+    throw new ConfigError('--region', `required: it cannot be read from the endpoint "${endpoint.host}"${endpointIsIp ? ' (an IP address)' : ''}`);
+  }
+  if (!REGION.test(region)) throw new ConfigError('--region', `"${region}" is not an AWS region name (e.g. us-east-1)`);
+
+  const serviceIdentifier = raw.serviceIdentifier?.trim() || facts.serviceIdentifier;
+  if (serviceIdentifier !== undefined && !SERVICE_IDENTIFIER.test(serviceIdentifier)) {
+    throw new ConfigError('--service-identifier', `"${serviceIdentifier}" is not a service identifier (e.g. dsql-fnh4)`);
+  }
+  if (route === 'sni' && !serviceIdentifier) {
+    throw new ConfigError('--service-identifier', `required with --route sni: it cannot be read from the endpoint "${endpoint.host}" (aws dsql get-vpc-endpoint-service-name --identifier ${clusterId}, last part of the name)`);
+  }
+
+  const certificateName = route === 'sni' ? privateClusterHostname(clusterId, serviceIdentifier!, region) : undefined;
+  const servername = route === 'sni' ? certificateName : endpointIsIp ? undefined : endpoint.host.replace(/\.$/, '');
+  const tokenHostname = raw.tokenHostname?.trim() || certificateName || publicClusterHostname(clusterId, region);
+
+  const tokenExpiresSeconds = positiveNumber(raw.tokenExpires, '--token-expires', DEFAULTS.tokenExpiresSeconds);
+  if (!Number.isInteger(tokenExpiresSeconds) || tokenExpiresSeconds > MAX_TOKEN_EXPIRES_SECONDS) {
+    throw new ConfigError('--token-expires', `must be a whole number of seconds from 1 to ${MAX_TOKEN_EXPIRES_SECONDS}`);
+  }
+
+  const logLevel = raw.logLevel ?? DEFAULTS.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('--log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  return Object.freeze({
+    clusterId,
+    endpoint,
+    region,
+    serviceIdentifier,
+    route,
+    injectClusterId: raw.injectClusterId ?? true,
+    servername,
+    certificateName,
+    tokenHostname,
+    tokenExpiresSeconds,
+    caFile: raw.caFile || undefined,
+    profile: raw.profile || undefined,
+    listen: hostPort(raw.listen ?? DEFAULTS.listen, '--listen', DEFAULTS.port),
+    connectTimeoutMs: positiveNumber(raw.connectTimeout, '--connect-timeout', DEFAULTS.connectTimeoutSeconds) * 1000,
+    startupTimeoutMs: positiveNumber(raw.startupTimeout, '--startup-timeout', DEFAULTS.startupTimeoutSeconds) * 1000,
+    logLevel: logLevel as LogLevel,
+  });
+}
+
+function required(value: string | undefined, flag: string, what: string): string {
+  if (value === undefined || value.trim() === '') throw new ConfigError(flag, `required: ${what}`);
+  return value.trim();
+}
+
+function hostPort(value: string, flag: string, defaultPort: number): HostPort {
+  const parsed = parseHostPort(value, defaultPort);
+  if (typeof parsed === 'string') throw new ConfigError(flag, parsed);
+  return parsed;
+}
+
+function positiveNumber(value: number | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(flag, `"${String(value)}" is not a positive number`);
+  }
+  return value;
+}

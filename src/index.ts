@@ -1,0 +1,9 @@
+/** dsql-proxy's programmatic API: configuration, the proxy server and its parts. */
+export { ConfigError, DEFAULTS, resolveConfig, type ProxyConfig, type RawOptions, type Route } from './config.js';
+export { parseEndpointName, parseHostPort, privateClusterHostname, publicClusterHostname } from './endpoint.js';
+export { createLogger } from './log.js';
+export { startProxy, type ProxyOverrides, type RunningProxy } from './run.js';
+export { ProxyServer } from './proxy/server.js';
+export { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './proxy/ports.js';
+export { createDialer, type DialerOptions } from './upstream/dialer.js';
+export { createTokenProvider, ADMIN_ROLE } from './aws/token.js';

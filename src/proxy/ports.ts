@@ -1,0 +1,58 @@
+import type { Duplex } from 'node:stream';
+
+/** A failure the client should see as a FATAL ErrorResponse: SQLSTATE, cause and the fix. */
+export class ConnectionFailure extends Error {
+  /** SQLSTATE sent to the client. */
+  readonly sqlstate: string;
+  /** What the user can do about it. */
+  readonly hint: string | undefined;
+
+  constructor(sqlstate: string, message: string, hint?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConnectionFailure';
+    this.sqlstate = sqlstate;
+    this.hint = hint;
+  }
+}
+
+/** An upstream connection that has completed SSLRequest and the TLS handshake. */
+export interface UpstreamConnection {
+  /** The encrypted stream to the server. */
+  readonly socket: Duplex;
+  /** `address:port` actually connected to, for logs. */
+  readonly remoteAddress: string;
+}
+
+/** Opens upstream connections; rejects with ConnectionFailure. */
+export interface Dialer {
+  /** Connects, negotiates TLS and returns the encrypted stream. */
+  dial(): Promise<UpstreamConnection>;
+}
+
+/** Supplies a fresh IAM token for a database role; rejects with ConnectionFailure. */
+export interface TokenProvider {
+  /** Returns a token valid for `user` (DbConnectAdmin for `admin`, DbConnect otherwise). */
+  token(user: string): Promise<string>;
+}
+
+/** Monotonic time source in milliseconds, for durations. */
+export interface Clock {
+  /** Current time in milliseconds. */
+  now(): number;
+}
+
+type LogMethod = (fields: object, message?: string) => void;
+
+/** The subset of pino's logger the proxy uses, so tests can capture lines. */
+export interface Logger {
+  trace: LogMethod;
+  debug: LogMethod;
+  info: LogMethod;
+  warn: LogMethod;
+  error: LogMethod;
+  /** A logger that adds `bindings` to every line. */
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** The real monotonic clock. */
+export const systemClock: Clock = { now: () => performance.now() };

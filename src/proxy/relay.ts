@@ -1,0 +1,66 @@
+import type { Duplex } from 'node:stream';
+
+/** Which side ended the relay first. */
+export type ClosedBy = 'client' | 'server';
+
+/** What a finished relay reports. */
+export interface RelayResult {
+  /** Bytes read from the client and written upstream. */
+  readonly bytesFromClient: number;
+  /** Bytes read from the server and written to the client. */
+  readonly bytesToClient: number;
+  readonly closedBy: ClosedBy;
+  /** The first socket error, if the relay ended on one. */
+  readonly error: Error | undefined;
+}
+
+/** How long a side may take to flush its pending writes after the other side closed. */
+const FLUSH_GRACE_MS = 5_000;
+
+/**
+ * Relays bytes both ways until both sockets are closed, then calls `done` once.
+ * Backpressure: a source is paused while its destination's buffer is full.
+ * Half-close: a side's end is passed on as an end to the other side.
+ * Teardown: when one side closes, the other is ended, given a grace period to flush, then destroyed.
+ */
+export function relay(client: Duplex, server: Duplex, done: (result: RelayResult) => void): void {
+  let bytesFromClient = 0;
+  let bytesToClient = 0;
+  let closedBy: ClosedBy | undefined;
+  let firstError: Error | undefined;
+  let open = 2;
+
+  const pump = (source: Duplex, sink: Duplex, count: (n: number) => void): void => {
+    source.on('data', (chunk: Buffer) => {
+      count(chunk.length);
+      if (!sink.write(chunk)) source.pause();
+    });
+    sink.on('drain', () => source.resume());
+    source.on('end', () => sink.end());
+  };
+
+  const onClose = (side: ClosedBy, self: Duplex, other: Duplex) => (): void => {
+    closedBy ??= side;
+    if (!other.destroyed) {
+      other.end();
+      if (other.writableFinished || other.writableLength === 0) other.destroy();
+      else {
+        const timer = setTimeout(() => other.destroy(), FLUSH_GRACE_MS);
+        timer.unref();
+        other.once('finish', () => { clearTimeout(timer); other.destroy(); });
+        other.once('close', () => clearTimeout(timer));
+      }
+    }
+    self.removeAllListeners('data');
+    if (--open === 0) done({ bytesFromClient, bytesToClient, closedBy: closedBy!, error: firstError });
+  };
+
+  const onError = (error: Error): void => { firstError ??= error; };
+
+  pump(client, server, (n) => { bytesFromClient += n; });
+  pump(server, client, (n) => { bytesToClient += n; });
+  client.on('error', onError).once('close', onClose('client', client, server));
+  server.on('error', onError).once('close', onClose('server', server, client));
+  client.resume();
+  server.resume();
+}

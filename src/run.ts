@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { createTokenProvider, type CredentialSource } from './aws/token.js';
+import { ConfigError, type ProxyConfig } from './config.js';
+import type { HostPort } from './endpoint.js';
+import { createLogger } from './log.js';
+import { systemClock, type Clock, type Dialer, type Logger, type TokenProvider } from './proxy/ports.js';
+import { ProxyServer } from './proxy/server.js';
+import { createDialer } from './upstream/dialer.js';
+
+/** Pieces a caller (tests, embedders) may supply instead of the real ones. */
+export interface ProxyOverrides {
+  readonly logger?: Logger;
+  readonly dialer?: Dialer;
+  readonly tokens?: TokenProvider;
+  readonly credentials?: CredentialSource;
+  readonly clock?: Clock;
+}
+
+/** A proxy that is listening. */
+export interface RunningProxy {
+  /** The bound listen address (the real port when 0 was asked for). */
+  readonly address: HostPort;
+  readonly server: ProxyServer;
+  readonly logger: Logger;
+  /** Stops accepting and closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Composition root: builds the logger, credentials, token provider and dialer, then listens. */
+export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides = {}): Promise<RunningProxy> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const credentials = overrides.credentials ?? fromNodeProviderChain(config.profile ? { profile: config.profile } : {});
+  const tokens = overrides.tokens ?? createTokenProvider({
+    hostname: config.tokenHostname,
+    region: config.region,
+    expiresInSeconds: config.tokenExpiresSeconds,
+    credentials,
+    profile: config.profile,
+  });
+  const dialer = overrides.dialer ?? createDialer({
+    host: config.endpoint.host,
+    port: config.endpoint.port,
+    servername: config.servername,
+    certificateName: config.certificateName,
+    ca: loadTrustedCas(config.caFile),
+    timeoutMs: config.connectTimeoutMs,
+  });
+  const server = new ProxyServer({
+    dialer,
+    tokens,
+    clock: overrides.clock ?? systemClock,
+    settings: {
+      clusterId: config.clusterId,
+      injectClusterId: config.injectClusterId,
+      startupTimeoutMs: config.startupTimeoutMs,
+      authTimeoutMs: config.connectTimeoutMs,
+    },
+  }, logger);
+  const address = await server.listen(config.listen);
+  logger.info({
+    listen: `${address.host}:${address.port}`,
+    endpoint: `${config.endpoint.host}:${config.endpoint.port}`,
+    route: config.route,
+    cluster: config.clusterId,
+    region: config.region,
+    serviceIdentifier: config.serviceIdentifier,
+    servername: config.servername ?? null,
+    certificateName: config.certificateName ?? '(chain only)',
+    tokenHostname: config.tokenHostname,
+    injectClusterId: config.injectClusterId,
+  }, 'dsql-proxy listening');
+  return { address, server, logger, close: () => server.close() };
+}
+
+/**
+ * The CA list when --ca-file is given: Node's bundled roots, NODE_EXTRA_CA_CERTS and the file, because
+ * a `ca` option replaces Node's default store instead of adding to it. Undefined keeps the default store.
+ */
+function loadTrustedCas(caFile: string | undefined): string[] | undefined {
+  if (!caFile) return undefined;
+  const cas = [...rootCertificates];
+  const extra = process.env.NODE_EXTRA_CA_CERTS;
+  if (extra) {
+    try { cas.push(readFileSync(extra, 'utf8')); } catch { /* Node already warned about this file at start-up */ }
+  }
+  try {
+    const pem = readFileSync(caFile, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate found');
+    cas.push(pem);
+  } catch (error) {
+    throw new ConfigError('--ca-file', `cannot use "${caFile}": ${(error as Error).message}`);
+  }
+  return cas;
+}

@@ -1,0 +1,191 @@
+import { lookup } from 'node:dns/promises';
+import { isIP, Socket } from 'node:net';
+import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { SqlState } from '../protocol/codes.js';
+import { sslRequest } from '../protocol/messages.js';
+import { ConnectionFailure, type Dialer, type UpstreamConnection } from '../proxy/ports.js';
+import { tlsFailureHint } from './hints.js';
+
+/** Everything the dialer needs to reach the endpoint and verify it. */
+export interface DialerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** SNI to send; undefined sends none. */
+  readonly servername: string | undefined;
+  /** Name the certificate must carry; undefined verifies the chain only. */
+  readonly certificateName: string | undefined;
+  /** Trusted CAs (PEM); undefined means Node's default store. */
+  readonly ca: readonly string[] | undefined;
+  /** Deadline for the whole dial: resolve, TCP, SSLRequest and TLS. */
+  readonly timeoutMs: number;
+  /** Resolves a name to addresses; defaults to the system resolver (getaddrinfo, so /etc/hosts applies). */
+  readonly resolve?: (host: string) => Promise<string[]>;
+}
+
+const KEEPALIVE_DELAY_MS = 30_000;
+const SSL_ACCEPTED = 0x53; // 'S'
+const SSL_REFUSED = 0x4e; // 'N'
+
+/** Creates a Dialer that connects over TCP, sends SSLRequest, requires 'S' and completes TLS 1.2+. */
+export function createDialer(options: DialerOptions): Dialer {
+  const resolve = options.resolve ?? defaultResolve;
+  const target = `${options.host}:${options.port}`;
+  const seconds = options.timeoutMs / 1000;
+
+  return {
+    async dial(): Promise<UpstreamConnection> {
+      const deadline = Date.now() + options.timeoutMs;
+      const addresses = await resolveAddresses(options.host, resolve, options.timeoutMs);
+      const { socket, address } = await connectAny(addresses, options.port, deadline, target, seconds);
+      const remoteAddress = `${address}:${options.port}`;
+      try {
+        await negotiateSsl(socket, deadline, target, seconds);
+        const secure = await startTls(socket, options, deadline, target, seconds);
+        return { socket: secure, remoteAddress };
+      } catch (error) {
+        socket.destroy();
+        throw error;
+      }
+    },
+  };
+}
+
+async function defaultResolve(host: string): Promise<string[]> {
+  const results = await lookup(host, { all: true, verbatim: true });
+  return results.map((r) => r.address);
+}
+
+async function resolveAddresses(host: string, resolve: (h: string) => Promise<string[]>, timeoutMs: number): Promise<string[]> {
+  if (isIP(host)) return [host];
+  const hint = `Check --endpoint: use the DNS name of the DSQL connection endpoint (aws ec2 describe-vpc-endpoints, DnsEntries), `
+    + `resolvable from this host. Outside the VPC (peering, Direct Connect) resolve it through a Route 53 Resolver inbound endpoint, `
+    + `or pass one of the endpoint's IP addresses with --region and --service-identifier.`;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const addresses = await Promise.race([
+      resolve(host),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEOUT' })), timeoutMs);
+      }),
+    ]);
+    if (addresses.length === 0) throw Object.assign(new Error('no addresses'), { code: 'ENODATA' });
+    return addresses;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConnectionFailure(SqlState.unableToConnect, `could not resolve endpoint "${host}" (${code})`, hint, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface TcpOutcome { socket: Socket; address: string }
+
+async function connectAny(addresses: string[], port: number, deadline: number, target: string, seconds: number): Promise<TcpOutcome> {
+  const failures: string[] = [];
+  let allTimedOut = true;
+  for (let i = 0; i < addresses.length; i++) {
+    const address = addresses[i]!;
+    // Share what time is left among the addresses not yet tried, so each gets a turn.
+    const budget = Math.max(0, deadline - Date.now()) / (addresses.length - i);
+    try {
+      return { socket: await connectTcp(address, port, budget), address };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      if (code !== 'ETIMEDOUT') allTimedOut = false;
+      failures.push(`${address}: ${code === 'ETIMEDOUT' ? 'timed out' : code}`);
+    }
+  }
+  const detail = `tried ${failures.join(', ')}`;
+  if (allTimedOut) {
+    throw new ConnectionFailure(SqlState.unableToConnect,
+      `could not connect to ${target} within ${seconds} s (${detail})`,
+      `Check that the endpoint's security group allows inbound TCP ${port} from this host, that the route and network ACLs `
+      + `between this host and the VPC allow it, and that the endpoint is in state "available".`);
+  }
+  throw new ConnectionFailure(SqlState.unableToConnect,
+    `could not connect to ${target} (${detail})`,
+    `Nothing accepted the connection: check the address and port in --endpoint (DSQL listens on 5432) `
+    + `and that it names the DSQL connection endpoint.`);
+}
+
+function connectTcp(address: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket();
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    socket.once('error', (error) => { clearTimeout(timer); socket.destroy(); reject(error); });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
+      resolve(socket);
+    });
+    socket.connect({ host: address, port });
+  });
+}
+
+/** Sends SSLRequest and waits for exactly one 'S' byte; anything else is a failure. */
+function negotiateSsl(socket: Socket, deadline: number, target: string, seconds: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (message: string, hint: string): void => {
+      cleanup();
+      reject(new ConnectionFailure(SqlState.unableToConnect, message, hint));
+    };
+    const notDsql = 'Check that --endpoint names the Aurora DSQL connection endpoint and port 5432.';
+    const onData = (chunk: Buffer): void => {
+      if (chunk[0] === SSL_ACCEPTED && chunk.length === 1) { cleanup(); resolve(); return; }
+      if (chunk[0] === SSL_ACCEPTED) fail(`${target} sent unencrypted data after accepting TLS`, notDsql);
+      else if (chunk[0] === SSL_REFUSED) fail(`${target} refused TLS (answered N to the SSL request)`, notDsql);
+      else fail(`${target} answered the SSL request with unexpected byte 0x${chunk[0]!.toString(16)}`, notDsql);
+    };
+    const onEnd = (): void => fail(`${target} closed the connection before answering the SSL request`, notDsql);
+    const onError = (error: Error): void => fail(`${target} failed before answering the SSL request (${(error as NodeJS.ErrnoException).code ?? error.message})`, notDsql);
+    const timer = setTimeout(() => fail(
+      `could not connect to ${target} within ${seconds} s: TCP connected but the SSL request got no answer`,
+      `Something accepted TCP on ${target} but is not answering like DSQL: check that --endpoint names the DSQL connection `
+      + `endpoint and port 5432, and that no firewall or proxy in between holds the connection.`,
+    ), Math.max(0, deadline - Date.now()));
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData).off('end', onEnd).off('error', onError);
+      socket.pause();
+    };
+    socket.on('data', onData).once('end', onEnd).once('error', onError);
+    socket.write(sslRequest());
+  });
+}
+
+function startTls(socket: Socket, options: DialerOptions, deadline: number, target: string, seconds: number): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const secure = tlsConnect({
+      socket,
+      servername: options.servername,
+      minVersion: 'TLSv1.2',
+      rejectUnauthorized: true,
+      ...(options.ca ? { ca: [...options.ca] } : {}),
+      checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+        options.certificateName === undefined ? undefined : checkServerIdentity(options.certificateName, cert),
+    });
+    const timer = setTimeout(() => {
+      secure.destroy();
+      reject(new ConnectionFailure(SqlState.unableToConnect,
+        `could not connect to ${target} within ${seconds} s: the TLS handshake did not complete`,
+        'The endpoint accepted the SSL request but stalled in the TLS handshake: check network MTU and any TLS-inspecting middlebox.'));
+    }, Math.max(0, deadline - Date.now()));
+    secure.once('secureConnect', () => {
+      clearTimeout(timer);
+      secure.removeAllListeners('error');
+      resolve(secure);
+    });
+    secure.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      secure.destroy();
+      reject(new ConnectionFailure(SqlState.unableToConnect,
+        `TLS with ${target} failed: ${error.message}${error.code ? ` (${error.code})` : ''}`,
+        tlsFailureHint(options.certificateName), { cause: error }));
+    });
+  });
+}
