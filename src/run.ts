@@ -16,6 +16,8 @@ export interface ProxyOverrides {
   readonly tokens?: TokenProvider;
   readonly credentials?: CredentialSource;
   readonly clock?: Clock;
+  /** Name resolution for the endpoint (defaults to the system resolver). */
+  readonly resolve?: (host: string) => Promise<string[]>;
 }
 
 /** A proxy that is listening. */
@@ -46,6 +48,7 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     certificateName: config.certificateName,
     ca: loadTrustedCas(config.caFile),
     timeoutMs: config.connectTimeoutMs,
+    ...(overrides.resolve ? { resolve: overrides.resolve } : {}),
   });
   const server = new ProxyServer({
     dialer,

@@ -1,0 +1,223 @@
+import { connect as tcpConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
+import { AuthCode, MessageType, PROTOCOL_3_0, SSL_REQUEST_CODE } from '../../src/protocol/codes.js';
+import { Framer } from '../../src/protocol/framer.js';
+import { authenticationRequest, errorResponse, parsePasswordMessage } from '../../src/protocol/messages.js';
+import {
+  escapeOptionValue, parseStartupPacket, serializeStartupMessage, splitOptions, type StartupParameter,
+} from '../../src/protocol/startup.js';
+import { MessageWriter } from '../../src/protocol/writer.js';
+import { FrameStream } from '../../src/proxy/frame-stream.js';
+import type { ServerIdentity } from './certs.js';
+import { TokenRejected, verifyToken } from './sigv4.js';
+
+/**
+ * A stand-in for an Aurora DSQL PrivateLink connection endpoint, in front of a real PostgreSQL.
+ * It insists on what DSQL insists on: SSLRequest then TLS with SNI, a cluster named by SNI or by
+ * `amzn-cluster-id` (and not two different ones), AuthenticationCleartextPassword answered by a SigV4
+ * token it verifies itself. Then it relays to PostgreSQL with the cluster option removed.
+ */
+
+/** What the emulator saw on one connection, for assertions. */
+export interface EmulatorRecord {
+  sni?: string | undefined;
+  /** `options` exactly as received. */
+  options?: string | undefined;
+  clusterId?: string;
+  user?: string;
+  tokenHostname?: string;
+  action?: string;
+  /** True once the token verified. */
+  authenticated?: boolean;
+  /** Why the connection was refused. */
+  rejection?: string;
+  /** 'startup' or 'cancel'. */
+  kind?: 'startup' | 'cancel';
+}
+
+/** Emulator set-up. */
+export interface EmulatorOptions {
+  readonly postgres: { host: string; port: number };
+  readonly identity: ServerIdentity;
+  readonly region: string;
+  readonly serviceIdentifier: string;
+  readonly clusters: readonly string[];
+  /** Secret keys by access key id. */
+  readonly secrets: ReadonlyMap<string, string>;
+  /** Authentication request to send instead of cleartext (a fault knob). */
+  readonly authRequest?: 'cleartext' | 'sasl';
+  /** Shifts the emulator's clock (ms) to test expiry. */
+  readonly clockOffsetMs?: number;
+}
+
+/** A running emulator. */
+export class DsqlEmulator {
+  /** One record per connection, in accept order. */
+  readonly records: EmulatorRecord[] = [];
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly secureContext;
+  port = 0;
+
+  constructor(private readonly options: EmulatorOptions) {
+    this.secureContext = createSecureContext({ cert: options.identity.cert, key: options.identity.key });
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  /** Starts listening on 127.0.0.1 and returns the port. */
+  async start(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this.port;
+  }
+
+  /** Stops listening and closes every connection. */
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** The hostnames a token may be signed for: the private-DNS name and the public one. */
+  tokenHostnames(clusterId: string): string[] {
+    const { serviceIdentifier, region } = this.options;
+    return [`${clusterId}.${serviceIdentifier}.${region}.on.aws`, `${clusterId}.dsql.${region}.on.aws`];
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  private accept(raw: Socket): void {
+    this.track(raw);
+    const record: EmulatorRecord = {};
+    this.records.push(record);
+    const framer = new Framer('startup');
+    const onData = (chunk: Buffer): void => {
+      framer.push(chunk);
+      let packet: Buffer | undefined;
+      try { packet = framer.next(); } catch { raw.destroy(); return; }
+      if (!packet) return;
+      raw.off('data', onData);
+      if (packet.length !== 8 || packet.readInt32BE(4) !== SSL_REQUEST_CODE || framer.pending > 0) {
+        record.rejection = 'no SSLRequest';
+        raw.end(errorResponse({ severity: 'FATAL', code: '08P01', message: 'unable to accept connection, SSL is required' }));
+        return;
+      }
+      raw.write('S');
+      const tls = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext });
+      this.track(tls);
+      tls.once('secure', () => {
+        record.sni = tls.servername || undefined;
+        void this.serve(tls, record).catch((error: unknown) => {
+          record.rejection ??= String(error);
+          tls.destroy();
+        });
+      });
+    };
+    raw.on('data', onData);
+  }
+
+  private async serve(tls: TLSSocket, record: EmulatorRecord): Promise<void> {
+    const fatal = (code: string, message: string): void => {
+      record.rejection = message;
+      tls.end(errorResponse({ severity: 'FATAL', code, message }));
+    };
+    if (!record.sni) { fatal('08P01', 'unable to accept connection, sni was not received'); return; }
+    const reader = new FrameStream(tls, 'startup');
+    const packet = parseStartupPacket(await reader.next());
+    if (packet.kind === 'cancel') {
+      record.kind = 'cancel';
+      const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
+      this.track(pg);
+      pg.end(packet.raw);
+      tls.end();
+      return;
+    }
+    if (packet.kind !== 'startup') { fatal('08P01', `unexpected ${packet.kind} request inside TLS`); return; }
+    record.kind = 'startup';
+    const params = new Map(packet.parameters);
+    const user = params.get('user') ?? '';
+    record.user = user;
+    record.options = params.get('options');
+    const { clusterFromOptions, remainingOptions } = takeClusterOption(record.options ?? '');
+    const clusterFromSni = this.clusterFromSni(record.sni);
+    if (clusterFromOptions && clusterFromSni && clusterFromOptions !== clusterFromSni) {
+      fatal('08004', `cluster id in options (${clusterFromOptions}) does not match the one in SNI (${clusterFromSni})`);
+      return;
+    }
+    const clusterId = clusterFromSni ?? clusterFromOptions;
+    if (!clusterId) { fatal('08004', 'unable to accept connection, no cluster id in SNI or amzn-cluster-id option'); return; }
+    if (!this.options.clusters.includes(clusterId)) { fatal('08004', `unable to accept connection, cluster ${clusterId} not found`); return; }
+    record.clusterId = clusterId;
+
+    reader.detach(); // a client sends nothing more until asked for a password
+    if (this.options.authRequest === 'sasl') {
+      tls.end(new MessageWriter(MessageType.authentication).int32(AuthCode.sasl).cstring('SCRAM-SHA-256').bytes(Buffer.from([0])).finish());
+      return;
+    }
+    tls.write(authenticationRequest(AuthCode.cleartextPassword));
+    const passwordReader = new FrameStream(tls, 'typed');
+    const passwordFrame = await passwordReader.next().catch(() => undefined);
+    const afterPassword = passwordReader.detach();
+    if (!passwordFrame || passwordFrame[0] !== MessageType.passwordMessage) { fatal('08P01', 'expected a password message'); return; }
+    const token = parsePasswordMessage(passwordFrame);
+    try {
+      const verified = verifyToken(token, {
+        secrets: this.options.secrets,
+        region: this.options.region,
+        hostnames: this.tokenHostnames(clusterId),
+        user,
+        now: Date.now() + (this.options.clockOffsetMs ?? 0),
+      });
+      record.tokenHostname = verified.hostname;
+      record.action = verified.action;
+    } catch (error) {
+      if (!(error instanceof TokenRejected)) throw error;
+      fatal('28P01', `IAM authentication failed for user "${user}"`);
+      record.rejection = `token rejected: ${error.message}`;
+      return;
+    }
+    record.authenticated = true;
+
+    const upstreamParams: StartupParameter[] = packet.parameters
+      .map(([name, value]): StartupParameter => [name, name === 'options' ? remainingOptions : value])
+      .filter(([name, value]) => !(name === 'options' && value === ''));
+    const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
+    this.track(pg);
+    pg.setNoDelay(true);
+    pg.write(serializeStartupMessage(PROTOCOL_3_0, upstreamParams));
+    if (afterPassword.length > 0) pg.write(afterPassword);
+    tls.pipe(pg);
+    pg.pipe(tls);
+    tls.once('close', () => pg.destroy());
+    pg.once('close', () => tls.destroy());
+  }
+
+  private clusterFromSni(sni: string): string | undefined {
+    const { serviceIdentifier, region } = this.options;
+    for (const suffix of [`.${serviceIdentifier}.${region}.on.aws`, `.dsql.${region}.on.aws`]) {
+      if (sni.endsWith(suffix)) return sni.slice(0, -suffix.length);
+    }
+    return undefined;
+  }
+}
+
+/** Removes `-c amzn-cluster-id=<id>` (and `--amzn-cluster-id=<id>`) from an options string. */
+function takeClusterOption(options: string): { clusterFromOptions: string | undefined; remainingOptions: string } {
+  const words = splitOptions(options);
+  const kept: string[] = [];
+  let clusterFromOptions: string | undefined;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    const setting = word === '-c' ? words[i + 1] : word.startsWith('--') ? word.slice(2) : undefined;
+    if (setting?.startsWith('amzn-cluster-id=')) {
+      clusterFromOptions = setting.slice('amzn-cluster-id='.length);
+      if (word === '-c') i++;
+      continue;
+    }
+    kept.push(word);
+  }
+  return { clusterFromOptions, remainingOptions: kept.map(escapeOptionValue).join(' ') };
+}
