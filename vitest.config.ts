@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // .ci/run asks for a JSON report to print its "N passed, N failed" line.
+    reporters: process.env.DSQL_PROXY_TEST_REPORT ? ['default', 'json'] : ['default'],
+    ...(process.env.DSQL_PROXY_TEST_REPORT ? { outputFile: { json: process.env.DSQL_PROXY_TEST_REPORT } } : {}),
     env: {
       // Never let a credential chain reach for instance metadata (no network beyond loopback here).
       AWS_EC2_METADATA_DISABLED: 'true',

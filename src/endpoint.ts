@@ -33,7 +33,7 @@ export function parseHostPort(value: string, defaultPort: number): HostPort | st
     portText = colon >= 0 ? trimmed.slice(colon + 1) : undefined;
   }
   if (host === '') return `"${value}" has no host`;
-  if (!bracketed && host.includes(':')) return `"${value}": put an IPv6 address in brackets, e.g. [${host}]:5432`;
+  if (!bracketed && isIP(trimmed) !== 6 && host.includes(':')) return `"${value}": put an IPv6 address in brackets, e.g. [${host}]:5432`;
   if (!isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(host)) {
     return `"${host}" is neither a DNS name nor an IP address`;
   }
