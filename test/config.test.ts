@@ -91,7 +91,7 @@ describe('configuration from flags and environment', () => {
     [['--cluster-id', ID, '--endpoint', '10.0.0.1', '--region', 'us-east-1'], '--service-identifier', /required with --route sni/],
     [['--cluster-id', ID, '--endpoint', VPCE, '--region', 'useast'], '--region', /not an AWS region/],
     [['--cluster-id', ID, '--endpoint', `${VPCE}:99999`], '--endpoint', /not a port/],
-    [['--cluster-id', ID, '--endpoint', 'fd00::1:5432'], '--endpoint', /brackets/],
+    [['--cluster-id', ID, '--endpoint', 'fd00::zz:5432'], '--endpoint', /brackets/],
     [['--cluster-id', ID, '--endpoint', VPCE, '--listen', 'localhost:x'], '--listen', /not a port/],
     [['--cluster-id', ID, '--endpoint', VPCE, '--token-expires', '604801'], '--token-expires', /604800/],
     [['--cluster-id', ID, '--endpoint', VPCE, '--token-expires', '0'], '--token-expires', /positive/],
