@@ -138,8 +138,8 @@ export function conninfo(port: number, user = 'admin'): string {
 }
 
 /** Runs psql against the proxy; -X and ON_ERROR_STOP so failures show in the exit status. */
-export function psql(port: number, args: string[], options: { user?: string; input?: string } = {}): Promise<ToolResult> {
-  return runTool('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-d', conninfo(port, options.user), ...args],
+export function psql(port: number, args: string[], options: { user?: string; input?: string; conninfo?: string } = {}): Promise<ToolResult> {
+  return runTool('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-d', options.conninfo ?? conninfo(port, options.user), ...args],
     options.input === undefined ? {} : { input: options.input });
 }
 
