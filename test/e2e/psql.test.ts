@@ -66,7 +66,7 @@ describe('psql through the proxy', () => {
     const result = await psql(proxy.port, ['-At', '-f', file], { conninfo: `${conninfo(proxy.port)} options='-c search_path=public,pg_catalog'` });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout.split('\n')).toContain('ONE,TWO');
-    expect(result.stdout.split('\n')).toContain('public, pg_catalog');
+    expect(result.stdout.split('\n')).toContain('public,pg_catalog');
     expect(emulator.records.slice(before).find((r) => r.kind === 'startup')!.options)
       .toBe(`-c search_path=public,pg_catalog -c amzn-cluster-id=${CLUSTER_ID}`);
   });
