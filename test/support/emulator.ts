@@ -91,6 +91,7 @@ export class DsqlEmulator {
 
   private accept(raw: Socket): void {
     this.track(raw);
+    raw.setNoDelay(true);
     const record: EmulatorRecord = {};
     this.records.push(record);
     const framer = new Framer('startup');
