@@ -12,7 +12,11 @@ export class RawClient {
   private constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.framer.push(chunk);
-      for (let f = this.framer.next(); f; f = this.framer.next()) this.frames.push(f);
+      try {
+        for (let f = this.framer.next(); f; f = this.framer.next()) this.frames.push(f);
+      } catch {
+        socket.destroy(); // not a frame stream: the test sees the connection end
+      }
       this.waiting?.();
     });
     socket.on('error', () => undefined);
