@@ -74,7 +74,15 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     tokenHostname: config.tokenHostname,
     injectClusterId: config.injectClusterId,
   }, 'dsql-proxy listening');
+  if (!isLoopback(address.host)) {
+    logger.warn({ listen: address.host },
+      'listening beyond loopback: clients connect without TLS or password and get sessions as any role these AWS credentials may use; restrict who can reach this address');
+  }
   return { address, server, logger, close: () => server.close() };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /**
