@@ -14,7 +14,7 @@ export class ProxyServer {
 
   /** Creates a server that is not yet listening. */
   constructor(private readonly deps: SessionDeps, private readonly log: Logger) {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */

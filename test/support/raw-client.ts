@@ -6,11 +6,18 @@ export class RawClient {
   private readonly framer = new Framer('typed');
   private readonly frames: Buffer[] = [];
   private waiting: (() => void) | undefined;
+  /** Single-byte answers (to SSLRequest/GSSENCRequest) received before the first frame. */
+  readonly leading: number[] = [];
   /** Resolves when the server closes the connection. */
   readonly closed: Promise<void>;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(readonly socket: Socket, private leadingBytes: number) {
     socket.on('data', (chunk: Buffer) => {
+      while (this.leadingBytes > 0 && chunk.length > 0) {
+        this.leading.push(chunk[0]!);
+        chunk = chunk.subarray(1);
+        this.leadingBytes--;
+      }
       this.framer.push(chunk);
       try {
         for (let f = this.framer.next(); f; f = this.framer.next()) this.frames.push(f);
@@ -23,10 +30,10 @@ export class RawClient {
     this.closed = new Promise((resolve) => socket.once('close', () => { this.waiting?.(); resolve(); }));
   }
 
-  /** Connects to 127.0.0.1:port. */
-  static connect(port: number): Promise<RawClient> {
+  /** Connects to 127.0.0.1:port; the first `leadingBytes` bytes received are single-byte answers, not frames. */
+  static connect(port: number, leadingBytes = 0): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => resolve(new RawClient(socket)));
+      const socket = connect(port, '127.0.0.1', () => resolve(new RawClient(socket, leadingBytes)));
       socket.once('error', reject);
     });
   }
