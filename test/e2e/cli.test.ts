@@ -1,23 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestCa } from '../support/certs.js';
-import type { DsqlEmulator } from '../support/emulator.js';
+import { describe, expect, it } from 'vitest';
 import {
-  CLUSTER_ID, REGION, SERVICE_ID, expectNoSecrets, psql, runTool, spawnProxy, startEmulator, TEST_CREDENTIALS,
+  CLUSTER_ID, REGION, SERVICE_ID, expectNoSecrets, psql, runTool, spawnProxy, useRig, TEST_CREDENTIALS,
 } from '../support/harness.js';
 
-let emulator: DsqlEmulator;
-let ca: TestCa;
-
-beforeAll(async () => {
-  ({ emulator, ca } = await startEmulator());
-});
-afterAll(async () => {
-  await emulator?.stop();
-});
+const rig = useRig({ proxy: false });
 
 const serveArgs = (): string[] => [
-  '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${emulator.port}`, '--region', REGION,
-  '--service-identifier', SERVICE_ID, '--ca-file', ca.certFile,
+  '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${rig.emulator.port}`, '--region', REGION,
+  '--service-identifier', SERVICE_ID, '--ca-file', rig.ca.certFile,
 ];
 
 describe('the dsql-proxy command', () => {
@@ -32,7 +22,7 @@ describe('the dsql-proxy command', () => {
     const lines = proxy.stderr().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({
       msg: 'dsql-proxy listening', route: 'sni', cluster: CLUSTER_ID, region: REGION,
-      certificateName: `${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`, endpoint: `127.0.0.1:${emulator.port}`,
+      certificateName: `${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`, endpoint: `127.0.0.1:${rig.emulator.port}`,
     });
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['client connected', 'connection closed', 'stopping']));
     expect(lines.find((l) => l.msg === 'connection closed')).toMatchObject({ user: 'admin', outcome: 'relayed' });

@@ -1,26 +1,12 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestCa } from '../support/certs.js';
-import type { DsqlEmulator } from '../support/emulator.js';
-import { clientEnv, expectNoSecrets, pgClient, runTool, startEmulator, startTestProxy, type TestProxy } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { clientEnv, pgClient, runTool, useRig } from '../support/harness.js';
 
-let emulator: DsqlEmulator;
-let ca: TestCa;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  ({ emulator, ca } = await startEmulator());
-  proxy = await startTestProxy(emulator.port, ca);
-});
-afterAll(async () => {
-  await proxy?.proxy.close();
-  await emulator?.stop();
-  expectNoSecrets(proxy.logs.text);
-});
+const rig = useRig();
 
 describe('node-postgres through the proxy', () => {
   it('runs parameterized queries with text, numbers, bytea and nulls', async () => {
-    const client = await pgClient(proxy.port);
+    const client = await pgClient(rig.proxy.port);
     try {
       const bytes = Buffer.from([0, 1, 2, 254, 255]);
       const { rows } = await client.query<{ t: string; n: number; b: Buffer; z: null }>(
@@ -37,7 +23,7 @@ describe('node-postgres through the proxy', () => {
   });
 
   it('streams a large result set intact', async () => {
-    const client = await pgClient(proxy.port);
+    const client = await pgClient(rig.proxy.port);
     try {
       const { rows } = await client.query<{ g: number; h: string }>('select g, md5(g::text) as h from generate_series(1, 300000) g');
       expect(rows).toHaveLength(300_000);
@@ -50,7 +36,7 @@ describe('node-postgres through the proxy', () => {
   });
 
   it('serves many concurrent connections, each on its own session', async () => {
-    const clients = await Promise.all(Array.from({ length: 25 }, () => pgClient(proxy.port)));
+    const clients = await Promise.all(Array.from({ length: 25 }, () => pgClient(rig.proxy.port)));
     try {
       const pids = await Promise.all(clients.map(async (c, i) => {
         const { rows: [row] } = await c.query<{ pid: number; v: number }>('select pg_backend_pid() as pid, $1::int as v', [i]);
@@ -66,7 +52,7 @@ describe('node-postgres through the proxy', () => {
 
 describe('pgbench through the proxy', () => {
   it('initialises and runs a short multi-client benchmark without failures', async () => {
-    const base = ['-h', '127.0.0.1', '-p', String(proxy.port), '-U', 'admin'];
+    const base = ['-h', '127.0.0.1', '-p', String(rig.proxy.port), '-U', 'admin'];
     const init = await runTool('pgbench', ['-i', '-s', '2', '-q', ...base, 'postgres'], { env: clientEnv() });
     expect(init.status, init.stderr).toBe(0);
     expect(init.stderr).toContain('done');

@@ -1,28 +1,13 @@
 import { connect } from 'node:net';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE } from '../../src/protocol/codes.js';
 import { parseErrorResponse, sslRequest } from '../../src/protocol/messages.js';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
 import { MessageWriter } from '../../src/protocol/writer.js';
-import type { TestCa } from '../support/certs.js';
-import type { DsqlEmulator } from '../support/emulator.js';
-import { expectNoSecrets, pgClient, postgres, startEmulator, startTestProxy, type TestProxy } from '../support/harness.js';
+import { directClient, pgClient, startEmulator, startTestProxy, useRig, waitForActiveQuery } from '../support/harness.js';
 import { queryMessage, RawClient } from '../support/raw-client.js';
 
-let emulator: DsqlEmulator;
-let ca: TestCa;
-let proxy: TestProxy;
-
-beforeAll(async () => {
-  ({ emulator, ca } = await startEmulator());
-  proxy = await startTestProxy(emulator.port, ca);
-});
-afterAll(async () => {
-  await proxy?.proxy.close();
-  await emulator?.stop();
-  expectNoSecrets(proxy.logs.text);
-});
+const rig = useRig();
 
 /** Opens a socket, sends `bytes`, and resolves with everything received until the proxy closes. */
 function exchange(port: number, bytes: Buffer): Promise<Buffer> {
@@ -39,7 +24,7 @@ const request = (code: number): Buffer => new MessageWriter().int32(code).finish
 
 describe('client handshake', () => {
   it('answers GSSENCRequest and SSLRequest with N, then serves the StartupMessage', async () => {
-    const client = await RawClient.connect(proxy.port, 2);
+    const client = await RawClient.connect(rig.proxy.port, 2);
     client.send(Buffer.concat([request(GSSENC_REQUEST_CODE), sslRequest()]));
     client.send(serializeStartupMessage(196608, [['user', 'admin'], ['database', 'postgres']]));
     const frames = await client.until('Z');
@@ -51,46 +36,38 @@ describe('client handshake', () => {
   });
 
   it('refuses a second SSLRequest with 08P01', async () => {
-    const reply = await exchange(proxy.port, Buffer.concat([sslRequest(), sslRequest()]));
+    const reply = await exchange(rig.proxy.port, Buffer.concat([sslRequest(), sslRequest()]));
     expect(reply.subarray(0, 1).toString()).toBe('N');
     expect(parseErrorResponse(reply.subarray(1))).toMatchObject({ code: '08P01', message: 'duplicate SSL request' });
   });
 
   it('refuses a startup without a user with 28000', async () => {
-    const reply = await exchange(proxy.port, serializeStartupMessage(196608, [['database', 'postgres']]));
+    const reply = await exchange(rig.proxy.port, serializeStartupMessage(196608, [['database', 'postgres']]));
     expect(parseErrorResponse(reply)).toMatchObject({ severity: 'FATAL', code: '28000', message: 'no PostgreSQL user name specified in startup packet' });
   });
 
   it('forwards a CancelRequest sent after an SSLRequest (libpq 17 cancel API) and cancels the query', async () => {
-    const victim = await pgClient(proxy.port);
+    const victim = await pgClient(rig.proxy.port);
     // node-postgres keeps the BackendKeyData it received on the client.
     const pidAndKey = victim as unknown as { processID: number; secretKey: number };
     const running = victim.query('select pg_sleep(30)').catch((e: Error & { code?: string }) => e);
-    const direct = new pg.Client({ host: postgres().host, port: postgres().port, user: 'admin', database: 'postgres' });
-    await direct.connect();
-    for (let i = 0; i < 150; i++) {
-      const { rowCount } = await direct.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'");
-      if (rowCount) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await direct.end();
+    await waitForActiveQuery('select pg_sleep(30)');
     const cancel = new MessageWriter().int32(CANCEL_REQUEST_CODE).int32(pidAndKey.processID).int32(pidAndKey.secretKey).finish();
-    const reply = await exchange(proxy.port, Buffer.concat([sslRequest(), cancel]));
+    const reply = await exchange(rig.proxy.port, Buffer.concat([sslRequest(), cancel]));
     expect(reply.toString()).toBe('N'); // nothing else: PostgreSQL never answers a CancelRequest
     const error = await running;
     expect((error as { code?: string }).code).toBe('57014');
     await victim.end();
-    expect(proxy.logs.withMessage('connection closed').some((l) => l.outcome === 'cancel-forwarded')).toBe(true);
+    expect(rig.proxy.logs.withMessage('connection closed').some((l) => l.outcome === 'cancel-forwarded')).toBe(true);
   });
 });
 
 describe('relay ends', () => {
   it('when the server ends a session with an error, the client gets it and the connection ends', async () => {
-    const client = await pgClient(proxy.port);
+    const client = await pgClient(rig.proxy.port);
     const ended = new Promise<Error>((resolve) => client.once('error', resolve));
     const { rows: [{ pid }] } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
-    const direct = new pg.Client({ host: postgres().host, port: postgres().port, user: 'admin', database: 'postgres' });
-    await direct.connect();
+    const direct = await directClient();
     await direct.query('select pg_terminate_backend($1)', [pid]);
     await direct.end();
     const error = await ended as Error & { code?: string };
@@ -119,10 +96,9 @@ describe('relay ends', () => {
   });
 
   it('when the client drops, the upstream session is closed', async () => {
-    const client = await pgClient(proxy.port);
+    const client = await pgClient(rig.proxy.port);
     await client.query("set application_name = 'drop-me'");
-    const direct = new pg.Client({ host: postgres().host, port: postgres().port, user: 'admin', database: 'postgres' });
-    await direct.connect();
+    const direct = await directClient();
     const count = async (): Promise<number> =>
       (await direct.query("select 1 from pg_stat_activity where application_name = 'drop-me'")).rowCount ?? 0;
     expect(await count()).toBe(1);

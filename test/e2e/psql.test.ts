@@ -1,43 +1,28 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseNegotiateProtocolVersion } from '../../src/protocol/messages.js';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
-import type { TestCa } from '../support/certs.js';
-import type { DsqlEmulator } from '../support/emulator.js';
 import {
-  CLUSTER_HOSTNAME, CLUSTER_ID, clientEnv, conninfo, expectNoSecrets, postgres, psql, startEmulator, startTestProxy,
-  type TestProxy,
+  CLUSTER_HOSTNAME, CLUSTER_ID, clientEnv, conninfo, expectNoSecrets, psql, useRig, waitForActiveQuery,
 } from '../support/harness.js';
 import { queryMessage, RawClient } from '../support/raw-client.js';
-import { spawn } from 'node:child_process';
 
-let emulator: DsqlEmulator;
-let ca: TestCa;
-let proxy: TestProxy;
+const rig = useRig();
 const work = mkdtempSync(join(tmpdir(), 'dsql-proxy-psql-'));
-
-beforeAll(async () => {
-  ({ emulator, ca } = await startEmulator());
-  proxy = await startTestProxy(emulator.port, ca);
-});
-afterAll(async () => {
-  await proxy?.proxy.close();
-  await emulator?.stop();
-});
 
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 describe('psql through the proxy', () => {
   it('runs select 1 with no password, no PGOPTIONS and no DNS', async () => {
-    const before = emulator.records.length;
-    const result = await psql(proxy.port, ['-At', '-c', 'select 1']);
+    const before = rig.emulator.records.length;
+    const result = await psql(rig.proxy.port, ['-At', '-c', 'select 1']);
     expect(result.stderr).toBe('');
     expect(result.stdout.trim()).toBe('1');
-    const seen = emulator.records.slice(before).find((r) => r.kind === 'startup')!;
+    const seen = rig.emulator.records.slice(before).find((r) => r.kind === 'startup')!;
     expect(seen).toMatchObject({
       sni: CLUSTER_HOSTNAME,
       clusterId: CLUSTER_ID,
@@ -62,23 +47,23 @@ describe('psql through the proxy', () => {
     ].join('\n');
     const file = join(work, 'script.sql');
     writeFileSync(file, script);
-    const before = emulator.records.length;
-    const result = await psql(proxy.port, ['-At', '-f', file], { conninfo: `${conninfo(proxy.port)} options='-c search_path=public,pg_catalog'` });
+    const before = rig.emulator.records.length;
+    const result = await psql(rig.proxy.port, ['-At', '-f', file], { conninfo: `${conninfo(rig.proxy.port)} options='-c search_path=public,pg_catalog'` });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout.split('\n')).toContain('ONE,TWO');
     expect(result.stdout.split('\n')).toContain('public,pg_catalog');
-    expect(emulator.records.slice(before).find((r) => r.kind === 'startup')!.options)
+    expect(rig.emulator.records.slice(before).find((r) => r.kind === 'startup')!.options)
       .toBe(`-c search_path=public,pg_catalog -c amzn-cluster-id=${CLUSTER_ID}`);
   });
 
   it('copies 50+ MB out and back in with \\copy, byte-identical', async () => {
     const out1 = join(work, 'out1.csv');
     const out2 = join(work, 'out2.csv');
-    const setup = await psql(proxy.port, ['-c',
+    const setup = await psql(rig.proxy.port, ['-c',
       'create table copy_src as select g, repeat(md5(g::text), 3) as payload from generate_series(1, 550000) g; create table copy_dst (like copy_src);']);
     expect(setup.status, setup.stderr).toBe(0);
     const started = Date.now();
-    const copies = await psql(proxy.port, [
+    const copies = await psql(rig.proxy.port, [
       '-c', `\\copy (select * from copy_src order by g) to '${out1}' csv`,
       '-c', `\\copy copy_dst from '${out1}' csv`,
       '-c', `\\copy (select * from copy_dst order by g) to '${out2}' csv`,
@@ -89,33 +74,25 @@ describe('psql through the proxy', () => {
     expect(size).toBeGreaterThanOrEqual(50 * 1024 * 1024);
     expect(sha256(out2)).toBe(sha256(out1));
     console.log(`\\copy: ${(size / 1048576).toFixed(1)} MiB out, in and out again through the proxy in ${seconds.toFixed(2)} s`);
-    await psql(proxy.port, ['-c', 'drop table copy_src; drop table copy_dst;']);
+    await psql(rig.proxy.port, ['-c', 'drop table copy_src; drop table copy_dst;']);
   });
 
   it('connects a non-admin role with a DbConnect token', async () => {
-    const before = emulator.records.length;
-    const result = await psql(proxy.port, ['-At', '-c', 'select current_user'], { user: 'app_reader' });
+    const before = rig.emulator.records.length;
+    const result = await psql(rig.proxy.port, ['-At', '-c', 'select current_user'], { user: 'app_reader' });
     expect(result.stdout.trim(), result.stderr).toBe('app_reader');
-    expect(emulator.records.slice(before).find((r) => r.kind === 'startup')).toMatchObject({ user: 'app_reader', action: 'DbConnect', authenticated: true });
+    expect(rig.emulator.records.slice(before).find((r) => r.kind === 'startup')).toMatchObject({ user: 'app_reader', action: 'DbConnect', authenticated: true });
   });
 
   it('cancels a running query on Ctrl-C (SIGINT) with SQLSTATE 57014', async () => {
-    const child = spawn('psql', ['-X', '-v', 'VERBOSITY=verbose', '-d', conninfo(proxy.port), '-c', 'select pg_sleep(30)'],
+    const child = spawn('psql', ['-X', '-v', 'VERBOSITY=verbose', '-d', conninfo(rig.proxy.port), '-c', 'select pg_sleep(30)'],
       { env: clientEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    const direct = new pg.Client({ host: postgres().host, port: postgres().port, user: 'admin', database: 'postgres' });
-    await direct.connect();
     try {
-      const started = Date.now();
-      for (;;) {
-        const { rowCount } = await direct.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'");
-        if (rowCount) break;
-        if (Date.now() - started > 15_000) throw new Error('query never started');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const cancelsBefore = emulator.records.filter((r) => r.kind === 'cancel').length;
+      await waitForActiveQuery('select pg_sleep(30)');
+      const cancelsBefore = rig.emulator.records.filter((r) => r.kind === 'cancel').length;
       const sent = Date.now();
       child.kill('SIGINT');
       const status = await exited;
@@ -123,15 +100,14 @@ describe('psql through the proxy', () => {
       expect(status).not.toBe(0);
       expect(stderr).toContain('57014');
       expect(stderr).toContain('canceling statement due to user request');
-      expect(emulator.records.filter((r) => r.kind === 'cancel').length).toBe(cancelsBefore + 1);
+      expect(rig.emulator.records.filter((r) => r.kind === 'cancel').length).toBe(cancelsBefore + 1);
     } finally {
       child.kill('SIGKILL');
-      await direct.end();
     }
   });
 
   it('answers a client asking for protocol 3.2 with NegotiateProtocolVersion 3.0 and serves it', async () => {
-    const client = await RawClient.connect(proxy.port);
+    const client = await RawClient.connect(rig.proxy.port);
     client.send(serializeStartupMessage((3 << 16) | 2, [['user', 'admin'], ['database', 'postgres'], ['_pq_.test_option', 'on']]));
     const first = await client.next();
     expect(String.fromCharCode(first![0]!)).toBe('v');
@@ -150,16 +126,16 @@ describe('psql through the proxy', () => {
 
 describe('logging', () => {
   it('logs one line at open and one at close with the connection facts and no secrets', async () => {
-    await psql(proxy.port, ['-c', 'select 1'], { user: 'app_reader' });
+    await psql(rig.proxy.port, ['-c', 'select 1'], { user: 'app_reader' });
     await new Promise((r) => setTimeout(r, 100));
-    const closed = proxy.logs.withMessage('connection closed').filter((l) => l.user === 'app_reader').at(-1)!;
-    expect(closed).toMatchObject({ database: 'postgres', outcome: 'relayed', upstream: `127.0.0.1:${emulator.port}`, closedBy: 'client' });
+    const closed = rig.proxy.logs.withMessage('connection closed').filter((l) => l.user === 'app_reader').at(-1)!;
+    expect(closed).toMatchObject({ database: 'postgres', outcome: 'relayed', upstream: `127.0.0.1:${rig.emulator.port}`, closedBy: 'client' });
     expect(closed.bytesFromClient).toBeGreaterThan(0);
     expect(closed.bytesToClient).toBeGreaterThan(0);
     expect(typeof closed.durationMs).toBe('number');
-    const opened = proxy.logs.withMessage('client connected').find((l) => l.conn === closed.conn)!;
+    const opened = rig.proxy.logs.withMessage('client connected').find((l) => l.conn === closed.conn)!;
     expect(opened.client).toMatch(/^127\.0\.0\.1:\d+$/);
-    expect(proxy.logs.lines.some((l) => l.msg === 'authenticated; relaying' && l.level === 20)).toBe(true); // verbose levels were on
-    expectNoSecrets(proxy.logs.text);
+    expect(rig.proxy.logs.lines.some((l) => l.msg === 'authenticated; relaying' && l.level === 20)).toBe(true); // verbose levels were on
+    expectNoSecrets(rig.proxy.logs.text);
   });
 });

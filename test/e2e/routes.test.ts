@@ -1,31 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RawOptions } from '../../src/config.js';
-import { makeCa, type TestCa } from '../support/certs.js';
-import type { DsqlEmulator } from '../support/emulator.js';
+import { makeCa } from '../support/certs.js';
 import {
-  CLUSTER_HOSTNAME, CLUSTER_ID, REGION, VPCE_NAME, connectError, expectNoSecrets, psql, startEmulator, startTestProxy,
+  CLUSTER_HOSTNAME, CLUSTER_ID, REGION, VPCE_NAME, connectError, expectNoSecrets, psql, useRig, startTestProxy,
 } from '../support/harness.js';
 
-let emulator: DsqlEmulator;
-let ca: TestCa;
-
-beforeAll(async () => {
-  ({ emulator, ca } = await startEmulator());
-});
-afterAll(async () => {
-  await emulator?.stop();
-});
+const rig = useRig({ proxy: false });
 
 /** The vpce name resolves to the emulator, as it would inside the VPC. */
 const resolveToLoopback = async (): Promise<string[]> => ['127.0.0.1'];
 
 async function connectThrough(raw: Partial<RawOptions>) {
-  const proxy = await startTestProxy(emulator.port, ca, { endpoint: `${VPCE_NAME}:${emulator.port}`, region: undefined, serviceIdentifier: undefined, ...raw }, { resolve: resolveToLoopback });
-  const before = emulator.records.length;
+  const proxy = await startTestProxy(rig.emulator.port, rig.ca, { endpoint: `${VPCE_NAME}:${rig.emulator.port}`, region: undefined, serviceIdentifier: undefined, ...raw }, { resolve: resolveToLoopback });
+  const before = rig.emulator.records.length;
   const result = await psql(proxy.port, ['-At', '-c', 'select 1']);
   await proxy.proxy.close();
   expectNoSecrets(proxy.logs.text);
-  return { result, seen: emulator.records.slice(before).find((r) => r.kind === 'startup')!, proxy };
+  return { result, seen: rig.emulator.records.slice(before).find((r) => r.kind === 'startup')!, proxy };
 }
 
 describe('routes', () => {
@@ -65,7 +56,7 @@ describe('routes', () => {
   });
 
   it('option: the vpce name is not in the certificate, yet a certificate from an untrusted CA still fails', async () => {
-    const proxy = await startTestProxy(emulator.port, makeCa('another CA'), { endpoint: `${VPCE_NAME}:${emulator.port}`, region: undefined, serviceIdentifier: undefined, route: 'option' }, { resolve: resolveToLoopback });
+    const proxy = await startTestProxy(rig.emulator.port, makeCa('another CA'), { endpoint: `${VPCE_NAME}:${rig.emulator.port}`, region: undefined, serviceIdentifier: undefined, route: 'option' }, { resolve: resolveToLoopback });
     const error = await connectError(proxy.port);
     await proxy.proxy.close();
     expect(error.code).toBe('08001');

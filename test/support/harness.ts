@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { expect, inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
 import pg from 'pg';
 import { resolveConfig, type RawOptions } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -199,4 +199,55 @@ export function spawnProxy(args: string[], env: Record<string, string>): Promise
     });
     void exited.then((code) => reject(new Error(`dsql-proxy exited with ${code}: ${stderr}`)));
   });
+}
+
+/** An emulator and (optionally) an in-process proxy shared by one test file. */
+export interface Rig {
+  emulator: DsqlEmulator;
+  ca: TestCa;
+  proxy: TestProxy;
+}
+
+/**
+ * Registers hooks that start an emulator (and, unless `proxy` is false, a proxy in front of it) before the
+ * file's tests and stop them after, checking the proxy's logs for secrets. Fields are set once beforeAll ran.
+ */
+export function useRig(options: { proxy?: boolean } = {}): Rig {
+  const rig = {} as Rig;
+  beforeAll(async () => {
+    Object.assign(rig, await startEmulator());
+    if (options.proxy !== false) rig.proxy = await startTestProxy(rig.emulator.port, rig.ca);
+  });
+  afterAll(async () => {
+    if (rig.proxy) {
+      await rig.proxy.proxy.close();
+      expectNoSecrets(rig.proxy.logs.text);
+    }
+    await rig.emulator?.stop();
+  });
+  return rig;
+}
+
+/** A node-postgres client straight to the test PostgreSQL, bypassing proxy and emulator. */
+export async function directClient(): Promise<pg.Client> {
+  const { host, port, adminUser } = postgres();
+  const client = new pg.Client({ host, port, user: adminUser, database: 'postgres' });
+  await client.connect();
+  return client;
+}
+
+/** Waits until PostgreSQL reports `sql` as an active query (for cancel tests). */
+export async function waitForActiveQuery(sql: string, timeoutMs = 15_000): Promise<void> {
+  const direct = await directClient();
+  try {
+    const started = Date.now();
+    for (;;) {
+      const { rowCount } = await direct.query("select 1 from pg_stat_activity where query = $1 and state = 'active'", [sql]);
+      if (rowCount) return;
+      if (Date.now() - started > timeoutMs) throw new Error(`query never became active: ${sql}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await direct.end();
+  }
 }
