@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RawOptions } from '../../src/config.js';
 import { makeCa } from '../support/certs.js';
 import {
-  CLUSTER_HOSTNAME, CLUSTER_ID, REGION, VPCE_NAME, connectError, expectNoSecrets, psql, useRig, startTestProxy,
+  CLUSTER_HOSTNAME, CLUSTER_ID, REGION, VPCE_NAME, conninfo, connectError, expectNoSecrets, psql, useRig, startTestProxy,
 } from '../support/harness.js';
 
 const rig = useRig({ proxy: false });
@@ -10,10 +10,11 @@ const rig = useRig({ proxy: false });
 /** The vpce name resolves to the emulator, as it would inside the VPC. */
 const resolveToLoopback = async (): Promise<string[]> => ['127.0.0.1'];
 
-async function connectThrough(raw: Partial<RawOptions>) {
+async function connectThrough(raw: Partial<RawOptions>, clientOptions?: string) {
   const proxy = await startTestProxy(rig.emulator.port, rig.ca, { endpoint: `${VPCE_NAME}:${rig.emulator.port}`, region: undefined, serviceIdentifier: undefined, ...raw }, { resolve: resolveToLoopback });
   const before = rig.emulator.records.length;
-  const result = await psql(proxy.port, ['-At', '-c', 'select 1']);
+  const result = await psql(proxy.port, ['-At', '-c', 'select 1'],
+    clientOptions === undefined ? {} : { conninfo: `${conninfo(proxy.port)} options='${clientOptions}'` });
   await proxy.proxy.close();
   expectNoSecrets(proxy.logs.text);
   return { result, seen: rig.emulator.records.slice(before).find((r) => r.kind === 'startup')!, proxy };
@@ -46,6 +47,13 @@ describe('routes', () => {
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('FATAL:  unable to accept connection, no cluster id in SNI or amzn-cluster-id option');
     expect(seen.rejection).toMatch(/no cluster id/);
+  });
+
+  it('a client naming another cluster than the SNI gets the endpoint\'s conflict error', async () => {
+    const { result, seen } = await connectThrough({ route: 'sni', injectClusterId: false }, '-c amzn-cluster-id=zzzzzzzzzzzzzzzzzzzzzzzzzz');
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(`FATAL:  cluster id in options (zzzzzzzzzzzzzzzzzzzzzzzzzz) does not match the one in SNI (${CLUSTER_ID})`);
+    expect(seen.clusterId).toBeUndefined();
   });
 
   it('--token-hostname overrides the token hostname', async () => {
