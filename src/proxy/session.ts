@@ -1,13 +1,11 @@
 import type { Socket } from 'node:net';
-import { AuthCode, authMethodName, MessageType, PROTOCOL_3_0, SqlState } from '../protocol/codes.js';
+import { PROTOCOL_3_0, SqlState } from '../protocol/codes.js';
 import { ProtocolError } from '../protocol/errors.js';
+import { errorResponse, negotiateProtocolVersion } from '../protocol/messages.js';
 import {
-  authenticationCode, errorResponse, negotiateProtocolVersion, parseErrorResponse, passwordMessage,
-} from '../protocol/messages.js';
-import {
-  negotiateVersion, parseStartupPacket, serializeStartupMessage, startupParameter, withClusterOption,
-  type StartupMessage,
+  negotiateVersion, parseStartupPacket, startupParameter, withClusterOption, type StartupMessage,
 } from '../protocol/startup.js';
+import { authenticateUpstream, ServerRejection, type AuthenticatedUpstream } from './authenticate.js';
 import { forwardCancel } from './cancel.js';
 import { FrameStream, StreamClosedError } from './frame-stream.js';
 import { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider } from './ports.js';
@@ -36,8 +34,6 @@ export type Outcome = 'relayed' | 'cancel-forwarded' | 'rejected-by-server' | 'f
 
 const SSL_NOT_SUPPORTED = Buffer.from('N');
 const FATAL_FLUSH_GRACE_MS = 2_000;
-/** DSQL's own message limit is 10 MiB; nothing during authentication comes near it. */
-const MAX_UPSTREAM_HANDSHAKE_MESSAGE = 10 * 1024 * 1024;
 
 /** Mutable facts gathered while the session runs, logged when it closes. */
 interface SessionRecord {
@@ -131,79 +127,36 @@ async function authenticateAndRelay(
   const upstream = await deps.dialer.dial();
   record.upstream = upstream.remoteAddress;
   const server = upstream.socket;
-  server.on('error', () => undefined); // reported through the reader or the relay
+  server.on('error', () => undefined); // reported through the login or the relay
   if (client.destroyed) { server.destroy(); record.outcome = 'client-gone'; finish({}); return; }
 
-  const reader = new FrameStream(server, 'typed', MAX_UPSTREAM_HANDSHAKE_MESSAGE);
-  const timer = setTimeout(() => reader.abort(new ConnectionFailure(SqlState.unableToConnect,
-    `the server did not complete authentication within ${deps.settings.authTimeoutMs / 1000} s`,
-    'Check the cluster status (aws dsql get-cluster) and retry.')), deps.settings.authTimeoutMs);
+  let login: AuthenticatedUpstream;
   try {
-    server.write(serializeStartupMessage(PROTOCOL_3_0, parameters));
-    for (;;) {
-      const frame = await readServerFrame(reader);
-      const type = frame[0];
-      if (type === MessageType.authentication) {
-        const code = authenticationCode(frame);
-        if (code === AuthCode.cleartextPassword) {
-          server.write(passwordMessage(await deps.tokens.token(user)));
-          continue;
-        }
-        if (code !== AuthCode.ok) {
-          throw new ConnectionFailure(SqlState.invalidAuthorization,
-            `the server requested ${authMethodName(code)} authentication; dsql-proxy answers only cleartext password requests with IAM tokens`,
-            'Check that --endpoint points at an Aurora DSQL connection endpoint.');
-        }
-        clearTimeout(timer);
-        // Everything from AuthenticationOk on goes to the client byte for byte.
-        client.write(frame);
-        const serverRemainder = reader.detach();
-        if (serverRemainder.length > 0) client.write(serverRemainder);
-        if (clientRemainder.length > 0) server.write(clientRemainder);
-        log.debug({ upstream: record.upstream }, 'authenticated; relaying');
-        record.outcome = 'relayed';
-        relay(client, server, (result) => finish({
-          bytesFromClient: result.bytesFromClient,
-          bytesToClient: result.bytesToClient,
-          closedBy: result.closedBy,
-          ...(result.error ? { error: result.error.message } : {}),
-        }));
-        return;
-      }
-      if (type === MessageType.errorResponse) {
-        const fields = parseErrorResponse(frame);
-        log.warn({ sqlstate: fields.code, error: fields.message }, 'server rejected the connection');
-        record.outcome = 'rejected-by-server';
-        reader.detach();
-        server.destroy();
-        endAfterFlush(client, frame);
-        finish({});
-        return;
-      }
-      if (type === MessageType.noticeResponse) { client.write(frame); continue; }
-      if (type === MessageType.negotiateProtocolVersion) continue; // answered for the client already
-      throw new ProtocolError(`unexpected message type '${String.fromCharCode(type!)}' from the server during authentication`);
-    }
+    login = await authenticateUpstream(server, {
+      parameters, user, tokens: deps.tokens, timeoutMs: deps.settings.authTimeoutMs,
+      onNotice: (frame) => client.write(frame),
+    });
   } catch (error) {
-    reader.detach();
     server.destroy();
-    throw error;
-  } finally {
-    clearTimeout(timer);
+    if (!(error instanceof ServerRejection)) throw error;
+    log.warn({ sqlstate: error.fields.code, error: error.fields.message }, 'server rejected the connection');
+    record.outcome = 'rejected-by-server';
+    endAfterFlush(client, error.frame); // relayed unchanged
+    finish({});
+    return;
   }
-}
-
-async function readServerFrame(reader: FrameStream): Promise<Buffer> {
-  try {
-    return await reader.next();
-  } catch (error) {
-    if (error instanceof StreamClosedError) {
-      throw new ConnectionFailure(SqlState.connectionFailure,
-        'the server closed the connection during authentication',
-        'Check the cluster status (aws dsql get-cluster) and the dsql-proxy log.', { cause: error });
-    }
-    throw error;
-  }
+  // Everything from AuthenticationOk on goes to the client byte for byte.
+  client.write(login.authOk);
+  if (login.remainder.length > 0) client.write(login.remainder);
+  if (clientRemainder.length > 0) server.write(clientRemainder);
+  log.debug({ upstream: record.upstream }, 'authenticated; relaying');
+  record.outcome = 'relayed';
+  relay(client, server, (result) => finish({
+    bytesFromClient: result.bytesFromClient,
+    bytesToClient: result.bytesToClient,
+    closedBy: result.closedBy,
+    ...(result.error ? { error: result.error.message } : {}),
+  }));
 }
 
 function toFailure(error: unknown): ConnectionFailure {
