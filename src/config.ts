@@ -27,6 +27,10 @@ export interface RawOptions {
   connectTimeout?: number | undefined;
   startupTimeout?: number | undefined;
   logLevel?: string | undefined;
+  /** Management API endpoint (a management VPC endpoint URL). */
+  endpointUrl?: string | undefined;
+  /** Region from the environment (AWS_REGION / AWS_DEFAULT_REGION), used when neither a flag nor a name gives one. */
+  ambientRegion?: string | undefined;
 }
 
 /** Everything the proxy needs, validated. Immutable. */
@@ -60,6 +64,15 @@ export interface ProxyConfig {
   /** Deadline for a client to send its StartupMessage. */
   readonly startupTimeoutMs: number;
   readonly logLevel: LogLevel;
+  /** Management API endpoint URL; undefined means the SDK's regional default. */
+  readonly endpointUrl: string | undefined;
+}
+
+/** What the management commands need. */
+export interface ManagementConfig {
+  readonly region: string;
+  readonly endpointUrl: string | undefined;
+  readonly profile: string | undefined;
 }
 
 /** An invalid or missing option; `flag` names it as the user typed it (e.g. `--endpoint`). */
@@ -103,7 +116,7 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
   const route = raw.route ?? DEFAULTS.route;
   if (route !== 'sni' && route !== 'option') throw new ConfigError('--route', `"${route}" is not a route: use sni or option`);
 
-  const region = raw.region?.trim() || facts.region;
+  const region = raw.region?.trim() || facts.region || regionOfEndpointUrl(raw.endpointUrl) || raw.ambientRegion?.trim();
   const endpointIsIp = isIP(endpoint.host) !== 0;
   if (!region) {
     throw new ConfigError('--region', `required: it cannot be read from the endpoint "${endpoint.host}"${endpointIsIp ? ' (an IP address)' : ''}`);
@@ -149,7 +162,49 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     connectTimeoutMs: positiveNumber(raw.connectTimeout, '--connect-timeout', DEFAULTS.connectTimeoutSeconds) * 1000,
     startupTimeoutMs: positiveNumber(raw.startupTimeout, '--startup-timeout', DEFAULTS.startupTimeoutSeconds) * 1000,
     logLevel: logLevel as LogLevel,
+    endpointUrl: endpointUrl(raw.endpointUrl),
   });
+}
+
+/** Validates what the management commands need: a region (flag, endpoint names, environment) and the endpoint URL. */
+export function resolveManagementConfig(raw: RawOptions): ManagementConfig {
+  const endpoint = raw.endpoint ? parseHostPort(raw.endpoint, DEFAULTS.port) : undefined;
+  const fromEndpoint = typeof endpoint === 'object' ? parseEndpointName(endpoint.host).region : undefined;
+  const region = raw.region?.trim() || fromEndpoint || regionOfEndpointUrl(raw.endpointUrl) || raw.ambientRegion?.trim();
+  if (!region) throw new ConfigError('--region', 'required: the AWS region of the cluster (or set AWS_REGION)');
+  if (!REGION.test(region)) throw new ConfigError('--region', `"${region}" is not an AWS region name (e.g. us-east-1)`);
+  return { region, endpointUrl: endpointUrl(raw.endpointUrl), profile: raw.profile || undefined };
+}
+
+/**
+ * True when the sni route needs a service identifier that neither a flag nor the endpoint name gives
+ * (an IP endpoint): the caller looks it up with GetVpcEndpointServiceName before resolveConfig.
+ */
+export function needsServiceIdentifierLookup(raw: RawOptions): boolean {
+  if ((raw.route ?? DEFAULTS.route) !== 'sni' || raw.serviceIdentifier?.trim() || !raw.clusterId) return false;
+  const endpoint = raw.endpoint ? parseHostPort(raw.endpoint, DEFAULTS.port) : undefined;
+  return typeof endpoint === 'object' && parseEndpointName(endpoint.host).serviceIdentifier === undefined;
+}
+
+function endpointUrl(value: string | undefined): string | undefined {
+  if (!value?.trim()) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new ConfigError('--endpoint-url', `"${value}" is not a URL (e.g. https://vpce-….dsql.us-east-1.vpce.amazonaws.com)`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('--endpoint-url', `"${value}" must be an https:// URL`);
+  return value.trim();
+}
+
+function regionOfEndpointUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    return parseEndpointName(new URL(value).hostname).region;
+  } catch {
+    return undefined;
+  }
 }
 
 function required(value: string | undefined, flag: string, what: string): string {

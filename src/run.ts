@@ -1,13 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { createCredentials } from './aws/credentials.js';
 import { createTokenProvider, type CredentialSource } from './aws/token.js';
-import { ConfigError, type ProxyConfig } from './config.js';
+import type { ProxyConfig } from './config.js';
 import type { HostPort } from './endpoint.js';
 import { createLogger } from './log.js';
 import { systemClock, type Clock, type Dialer, type Logger, type TokenProvider } from './proxy/ports.js';
 import { ProxyServer } from './proxy/server.js';
 import { createDialer } from './upstream/dialer.js';
+import { loadTrustedCas } from './upstream/trust.js';
 
 /** Pieces a caller (tests, embedders) may supply instead of the real ones. */
 export interface ProxyOverrides {
@@ -33,7 +32,7 @@ export interface RunningProxy {
 /** Composition root: builds the logger, credentials, token provider and dialer, then listens. */
 export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides = {}): Promise<RunningProxy> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const credentials = overrides.credentials ?? fromNodeProviderChain(config.profile ? { profile: config.profile } : {});
+  const credentials = overrides.credentials ?? createCredentials(config.profile);
   const tokens = overrides.tokens ?? createTokenProvider({
     hostname: config.tokenHostname,
     region: config.region,
@@ -83,25 +82,4 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
-/**
- * The CA list when --ca-file is given: Node's bundled roots, NODE_EXTRA_CA_CERTS and the file, because
- * a `ca` option replaces Node's default store instead of adding to it. Undefined keeps the default store.
- */
-function loadTrustedCas(caFile: string | undefined): string[] | undefined {
-  if (!caFile) return undefined;
-  const cas = [...rootCertificates];
-  const extra = process.env.NODE_EXTRA_CA_CERTS;
-  if (extra) {
-    try { cas.push(readFileSync(extra, 'utf8')); } catch { /* Node already warned about this file at start-up */ }
-  }
-  try {
-    const pem = readFileSync(caFile, 'utf8');
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate found');
-    cas.push(pem);
-  } catch (error) {
-    throw new ConfigError('--ca-file', `cannot use "${caFile}": ${(error as Error).message}`);
-  }
-  return cas;
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseOptions, UsageError } from '../src/cli.js';
+import { parseServeOptions, UsageError } from '../src/cli.js';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../src/config.js';
 import { parseEndpointName, parseHostPort } from '../src/endpoint.js';
 
@@ -8,7 +8,7 @@ const ID = 'abcdefghijklmnopqrstuvwxyz';
 
 async function configFrom(argv: string[], env: Record<string, string> = {}): Promise<ProxyConfig> {
   for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
-  return resolveConfig(await parseOptions(argv));
+  return resolveConfig(await parseServeOptions(argv));
 }
 
 async function errorFrom(argv: string[], env: Record<string, string> = {}): Promise<Error> {
@@ -41,6 +41,7 @@ describe('configuration from flags and environment', () => {
       connectTimeoutMs: 10_000,
       startupTimeoutMs: 10_000,
       logLevel: 'info',
+      endpointUrl: undefined,
     });
   });
 
@@ -113,7 +114,7 @@ describe('configuration from flags and environment', () => {
 
   it('ignores and reports DSQL_PROXY_* variables that name no flag', async () => {
     vi.stubEnv('DSQL_PROXY_PORT', 'tcp://10.0.0.2:5432');
-    const parsed = await parseOptions(['--cluster-id', ID, '--endpoint', VPCE]);
+    const parsed = await parseServeOptions(['--cluster-id', ID, '--endpoint', VPCE]);
     expect(parsed.ignoredEnvironment).toEqual(['DSQL_PROXY_PORT']);
   });
 });

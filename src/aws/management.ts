@@ -1,6 +1,7 @@
 import {
   DSQLClient, GetClusterCommand, GetVpcEndpointServiceNameCommand, paginateListClusters,
 } from '@aws-sdk/client-dsql';
+import { needsServiceIdentifierLookup, type RawOptions } from '../config.js';
 import type { CredentialSource } from './token.js';
 
 /** One cluster as ListClusters reports it. */
@@ -132,4 +133,14 @@ function toManagementError(error: unknown, what: string, region: string, endpoin
       'Check --endpoint-url (the management VPC endpoint, service com.amazonaws.<region>.dsql), that it resolves here, and that its security group allows TCP 443 from this host.', { cause: error });
   }
   return new ManagementError('other', `${what}: ${name}: ${message}`, 'Retry; if it persists, check the AWS service health and the request in the debug log.', { cause: error });
+}
+
+/**
+ * Returns `raw` with the service identifier filled in from GetVpcEndpointServiceName when the sni route
+ * needs one that neither a flag nor the endpoint name gives (an IP endpoint); otherwise `raw` as it is.
+ */
+export async function completeServiceIdentifier(raw: RawOptions, api: ManagementApi | undefined): Promise<{ raw: RawOptions; lookedUp: boolean }> {
+  if (!needsServiceIdentifierLookup(raw) || !api) return { raw, lookedUp: false };
+  const { serviceIdentifier } = await api.getServiceName(raw.clusterId!);
+  return { raw: { ...raw, serviceIdentifier }, lookedUp: true };
 }

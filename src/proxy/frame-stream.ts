@@ -19,9 +19,13 @@ export class FrameStream {
   private waiter: { resolve: (frame: Buffer) => void; reject: (error: Error) => void } | undefined;
   private closed: Error | undefined;
 
-  /** Starts reading `socket` with the given framing; the socket stays paused until `next()`. */
-  constructor(private readonly socket: Duplex, kind: FrameKind, maxLength?: number) {
+  /**
+   * Starts reading `socket` with the given framing; the socket stays paused until `next()`.
+   * `initial` holds bytes already read from the socket by an earlier reader.
+   */
+  constructor(private readonly socket: Duplex, kind: FrameKind, maxLength?: number, initial?: Buffer) {
     this.framer = new Framer(kind, maxLength === undefined ? undefined : { maxLength });
+    if (initial) this.framer.push(initial);
     socket.pause();
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);

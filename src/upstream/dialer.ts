@@ -33,8 +33,7 @@ export function createDialer(options: DialerOptions): Dialer {
   const resolve = options.resolve ?? defaultResolve;
   const target = `${options.host}:${options.port}`;
   const seconds = options.timeoutMs / 1000;
-  // Built once: parsing a CA list (Node's ~140 roots when --ca-file is given) costs tens of ms per connection.
-  const secureContext = createSecureContext({ minVersion: 'TLSv1.2', ...(options.ca ? { ca: [...options.ca] } : {}) });
+  const secureContext = upstreamSecureContext(options.ca);
 
   return {
     async dial(): Promise<UpstreamConnection> {
@@ -54,12 +53,22 @@ export function createDialer(options: DialerOptions): Dialer {
   };
 }
 
-async function defaultResolve(host: string): Promise<string[]> {
+/**
+ * The TLS context for upstream connections, built once: parsing a CA list (Node's ~140 roots when
+ * --ca-file is given) costs tens of ms, too much to repeat per connection.
+ */
+export function upstreamSecureContext(ca: readonly string[] | undefined): SecureContext {
+  return createSecureContext({ minVersion: 'TLSv1.2', ...(ca ? { ca: [...ca] } : {}) });
+}
+
+/** Resolves a name with the system resolver (getaddrinfo), every address in its order. */
+export async function defaultResolve(host: string): Promise<string[]> {
   const results = await lookup(host, { all: true, verbatim: true });
   return results.map((r) => r.address);
 }
 
-async function resolveAddresses(host: string, resolve: (h: string) => Promise<string[]>, timeoutMs: number): Promise<string[]> {
+/** The endpoint's addresses (the IP itself for an IP); a failure is a ConnectionFailure with the DNS hint. */
+export async function resolveAddresses(host: string, resolve: (h: string) => Promise<string[]>, timeoutMs: number): Promise<string[]> {
   if (isIP(host)) return [host];
   const hint = `Check --endpoint: use the DNS name of the DSQL connection endpoint (aws ec2 describe-vpc-endpoints, DnsEntries), `
     + `resolvable from this host. Outside the VPC (peering, Direct Connect) resolve it through a Route 53 Resolver inbound endpoint, `
@@ -112,7 +121,8 @@ async function connectAny(addresses: string[], port: number, deadline: number, t
     + `and that it names the DSQL connection endpoint.`);
 }
 
-function connectTcp(address: string, port: number, timeoutMs: number): Promise<Socket> {
+/** One TCP connection with no-delay and keep-alive; rejects with the socket error or code ETIMEDOUT. */
+export function connectTcp(address: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = new Socket();
     const timer = setTimeout(() => {
@@ -131,8 +141,8 @@ function connectTcp(address: string, port: number, timeoutMs: number): Promise<S
   });
 }
 
-/** Sends SSLRequest and waits for exactly one 'S' byte; anything else is a failure. */
-function negotiateSsl(socket: Socket, deadline: number, target: string, seconds: number): Promise<void> {
+/** Sends SSLRequest and waits for exactly one 'S' byte; anything else is a ConnectionFailure. */
+export function negotiateSsl(socket: Socket, deadline: number, target: string, seconds: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (message: string, hint: string): void => {
       cleanup();

@@ -57,7 +57,8 @@ describe('the dsql-proxy command', () => {
   it.each([
     [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--bogus'], /Unknown argument: bogus/],
     [['--cluster-id', CLUSTER_ID], /--endpoint: required/],
-    [['--cluster-id', CLUSTER_ID, '--endpoint', '10.0.0.1', '--region', 'us-east-1'], /--service-identifier: required/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', '10.0.0.1', '--route', 'option'], /--region: required/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--route', 'dns'], /Argument: route, Given: "dns"/],
   ])('exits 2 on bad flags %j, naming the flag', async (args, message) => {
     const result = await runTool(process.execPath, ['bin/dsql-proxy.js', ...args]);
     expect(result.status).toBe(2);

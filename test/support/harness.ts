@@ -100,10 +100,15 @@ export async function startTestProxy(emulatorPort: number, ca: TestCa, raw: Part
   return { proxy, port: proxy.address.port, logs };
 }
 
-/** Environment for client tools: no password, no service file, no inherited PG* settings. */
+/**
+ * Environment for child processes: no inherited PG*, AWS_* or DSQL_PROXY_* settings (a developer's real
+ * credentials or region must never leak into a test), no password.
+ */
 export function clientEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!/^(PG|AWS_|DSQL_PROXY_)/.test(k)) env[k] = v;
+  env.AWS_EC2_METADATA_DISABLED = 'true';
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   return { ...env, PGCONNECT_TIMEOUT: '20', PGAPPNAME: 'dsql-proxy-test', ...extra };
 }
 

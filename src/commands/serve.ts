@@ -1,0 +1,57 @@
+import type { Argv, CommandModule } from 'yargs';
+import { completeServiceIdentifier, ManagementError } from '../aws/management.js';
+import { needsServiceIdentifierLookup, resolveConfig } from '../config.js';
+import { runDoctor } from '../doctor/doctor.js';
+import { allPassed, renderReport } from '../doctor/report.js';
+import { startProxy } from '../run.js';
+import { managementFrom, type CommandRunner } from './management.js';
+import { AWS_OPTIONS, CONNECTION_OPTIONS, SERVE_ONLY_OPTIONS, toRawOptions } from './options.js';
+
+/** The default command: listen for PostgreSQL clients and carry them to the cluster. */
+export function serveCommand(runner: CommandRunner): CommandModule {
+  return {
+    command: ['serve', '$0'],
+    describe: 'listen for PostgreSQL clients and connect them to the cluster (the default command)',
+    builder: (y: Argv) => y.options({ ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS })
+      .example('$0 --cluster-id abcdefghijklmnopqrstuvwxyz --endpoint vpce-0123456789abcdef0-abcdefgh.dsql-fnh4.us-east-1.vpce.amazonaws.com',
+        'then: psql "host=localhost user=admin dbname=postgres"')
+      .example('$0 --cluster-id abcdefghijklmnopqrstuvwxyz --endpoint 10.0.1.25 --region us-east-1 --service-identifier dsql-fnh4',
+        'dial an endpoint IP (e.g. over Direct Connect), no DNS needed')
+      .example('DSQL_PROXY_CLUSTER_ID=… DSQL_PROXY_ENDPOINT=… $0 --listen 0.0.0.0:5432 --check',
+        'every flag is also an environment variable; --check fails fast in containers'),
+    handler: (argv) => runner.run(async () => {
+      let raw = toRawOptions(argv);
+      if (needsServiceIdentifierLookup(raw)) {
+        try {
+          raw = (await completeServiceIdentifier(raw, managementFrom(raw))).raw;
+        } catch (error) {
+          if (!(error instanceof ManagementError)) throw error;
+          runner.io.err(`dsql-proxy: could not look up the service identifier of cluster ${raw.clusterId}: ${error.message}\n`
+            + `${error.hint}\nOr pass --service-identifier (the last part of the endpoint service name).\n`);
+          return 1;
+        }
+      }
+      const config = resolveConfig(raw);
+      if (argv.check) {
+        const results = await runDoctor({ raw, user: 'admin', database: 'postgres', scope: 'network' });
+        runner.io.err(renderReport(results));
+        if (!allPassed(results)) return 1;
+      }
+      let proxy: Awaited<ReturnType<typeof startProxy>>;
+      try {
+        proxy = await startProxy(config);
+      } catch (error) {
+        runner.io.err(`dsql-proxy: cannot start: ${(error as Error).message}\n`);
+        return 1;
+      }
+      return new Promise<number>((resolve) => {
+        const stop = (signal: NodeJS.Signals): void => {
+          proxy.logger.info({ signal, open: proxy.server.openConnections }, 'stopping');
+          void proxy.close().then(() => resolve(0));
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    }),
+  };
+}

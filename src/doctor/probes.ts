@@ -1,0 +1,117 @@
+import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type SecureContext } from 'node:tls';
+import { MessageType } from '../protocol/codes.js';
+import { parseErrorResponse } from '../protocol/messages.js';
+import type { StartupParameter } from '../protocol/startup.js';
+import { MessageWriter } from '../protocol/writer.js';
+import { authenticateUpstream } from '../proxy/authenticate.js';
+import { FrameStream } from '../proxy/frame-stream.js';
+import type { Dialer, TokenProvider } from '../proxy/ports.js';
+import { connectTcp, negotiateSsl } from '../upstream/dialer.js';
+
+/** What one TLS handshake with the endpoint showed, verification done by hand so both routes can be judged. */
+export interface TlsInspection {
+  readonly protocol: string;
+  readonly handshakeMs: number;
+  /** Chain verification result: undefined when the chain is trusted. */
+  readonly chainError: string | undefined;
+  /** Hostname check against `expectName`: undefined when it matches (or no name was asked). */
+  readonly nameError: string | undefined;
+  readonly subject: string;
+  readonly subjectAltNames: string;
+  readonly validTo: string;
+}
+
+/** Connects, sends SSLRequest, and completes a TLS handshake with `servername` without rejecting, to report. */
+export async function inspectTls(
+  address: string, port: number, servername: string | undefined, expectName: string | undefined,
+  secureContext: SecureContext, timeoutMs: number,
+): Promise<TlsInspection> {
+  const deadline = Date.now() + timeoutMs;
+  const target = `${address}:${port}`;
+  const socket = await connectTcp(address, port, timeoutMs);
+  try {
+    await negotiateSsl(socket, deadline, target, timeoutMs / 1000);
+    const started = performance.now();
+    return await new Promise<TlsInspection>((resolve, reject) => {
+      const secure = tlsConnect({ socket, servername, secureContext, rejectUnauthorized: false });
+      const timer = setTimeout(() => { secure.destroy(); reject(new Error(`TLS handshake did not complete within ${timeoutMs / 1000} s`)); },
+        Math.max(0, deadline - Date.now()));
+      secure.once('error', (error) => { clearTimeout(timer); secure.destroy(); reject(error); });
+      secure.once('secureConnect', () => {
+        clearTimeout(timer);
+        const cert = secure.getPeerCertificate() as PeerCertificate;
+        const nameError = expectName === undefined ? undefined : checkServerIdentity(expectName, cert)?.message;
+        resolve({
+          protocol: secure.getProtocol() ?? 'TLS',
+          handshakeMs: performance.now() - started,
+          chainError: secure.authorized ? undefined : String(secure.authorizationError),
+          nameError,
+          subject: String(cert.subject?.CN ?? ''),
+          subjectAltNames: cert.subjectaltname ?? '',
+          validTo: cert.valid_to ?? '',
+        });
+        secure.destroy();
+      });
+    });
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** A completed login probe. */
+export interface LoginProbe {
+  readonly loginMs: number;
+  readonly queryMs: number;
+  readonly result: string;
+}
+
+/** Dials through the real dialer, logs in with a fresh token like a session would, runs `select 1` and terminates. */
+export async function probeLogin(
+  dialer: Dialer, tokens: TokenProvider, parameters: readonly StartupParameter[], user: string, timeoutMs: number,
+): Promise<LoginProbe> {
+  const started = performance.now();
+  const upstream = await dialer.dial();
+  const server = upstream.socket;
+  server.on('error', () => undefined);
+  try {
+    const login = await authenticateUpstream(server, { parameters, user, tokens, timeoutMs });
+    const reader = new FrameStream(server, 'typed', undefined, login.remainder);
+    const timer = setTimeout(() => reader.abort(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    try {
+      await readUntilReady(reader);
+      const loginMs = performance.now() - started;
+      const queryStarted = performance.now();
+      server.write(new MessageWriter(QUERY).cstring('select 1').finish());
+      const frames = await readUntilReady(reader);
+      const queryMs = performance.now() - queryStarted;
+      const error = frames.find((f) => f[0] === MessageType.errorResponse);
+      if (error) throw new Error(parseErrorResponse(error).message);
+      const row = frames.find((f) => f[0] === DATA_ROW);
+      server.end(new MessageWriter(TERMINATE).finish());
+      // DataRow: type, length, column count (2), value length (4), value.
+      return { loginMs, queryMs, result: row ? row.subarray(11).toString() : '' };
+    } finally {
+      clearTimeout(timer);
+      reader.detach();
+    }
+  } finally {
+    server.destroy();
+  }
+}
+
+const QUERY = 0x51; // 'Q'
+const TERMINATE = 0x58; // 'X'
+const DATA_ROW = 0x44; // 'D'
+const READY_FOR_QUERY = 0x5a; // 'Z'
+
+async function readUntilReady(reader: FrameStream): Promise<Buffer[]> {
+  const frames: Buffer[] = [];
+  for (;;) {
+    const frame = await reader.next();
+    frames.push(frame);
+    if (frame[0] === READY_FOR_QUERY) return frames;
+    if (frame[0] === MessageType.errorResponse && frames.length === 1 && parseErrorResponse(frame).severity === 'FATAL') {
+      throw new Error(parseErrorResponse(frame).message);
+    }
+  }
+}
