@@ -152,11 +152,16 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
       add({ id: 'tls', title: 'SSL request and TLS handshake', status: 'pass',
         value: `${routeResult.protocol} in ${ms(routeResult.handshakeMs)} with ${address}; certificate ${routeResult.subject}, valid to ${routeResult.validTo}` });
     }
-    if (!sniName) skip('cert-sni', 'certificate for the cluster name (route sni)', 'a service identifier');
-    else add(certCheck('cert-sni', `certificate for ${sniName} (route sni)`, sniResult!, 'route sni works (full hostname verification)',
-      `The certificate must name ${sniName}: check --cluster-id, --region and --service-identifier; a private or inspection CA goes in --ca-file. --route option needs only the chain.`));
-    add(certCheck('cert-chain', 'certificate chain (route option)', optionResult, 'route option works (chain verified)',
-      'Add the CA that issued the endpoint\'s certificate with --ca-file or NODE_EXTRA_CA_CERTS (DSQL chains to Amazon Root CA 1, already trusted).'));
+    // A certificate can only be judged from a handshake that completed; when the route's own failed, say so once.
+    const judge = (id: string, title: string, result: TlsInspection | Error | undefined, works: string, remedy: string): void => {
+      if (!result) skip(id, title, 'a service identifier');
+      else if (result instanceof Error && !tlsOk) skip(id, title, 'tls');
+      else add(certCheck(id, title, result, works, remedy));
+    };
+    judge('cert-sni', 'certificate for the cluster name (route sni)', sniResult, `valid for ${sniName}: route sni works (full verification)`,
+      `The certificate must name ${sniName}: check --cluster-id, --region and --service-identifier; a private or inspection CA goes in --ca-file. --route option needs only the chain.`);
+    judge('cert-chain', 'certificate chain (route option)', optionResult, 'chain trusted: route option works (name not checked)',
+      'Add the CA that issued the endpoint\'s certificate with --ca-file or NODE_EXTRA_CA_CERTS (DSQL chains to Amazon Root CA 1, already trusted).');
   }
 
   // 8–10. The management API.

@@ -1,0 +1,156 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RawOptions } from '../../src/config.js';
+import { runDoctor, type CheckResult, type DoctorDeps } from '../../src/doctor/doctor.js';
+import { renderReport } from '../../src/doctor/report.js';
+import {
+  CLUSTER_ID, REGION, SERVICE_ID, TEST_CREDENTIALS, VPCE_NAME, clientEnv, expectNoSecrets, runTool, startEmulator, useRig,
+} from '../support/harness.js';
+import { ManagementFake } from '../support/management-fake.js';
+import { freePort } from '../support/postgres.js';
+
+const rig = useRig({ proxy: false });
+const fake = new ManagementFake({ [REGION]: [{ identifier: CLUSTER_ID, serviceIdentifier: SERVICE_ID }] });
+beforeAll(async () => { await fake.start(); });
+afterAll(async () => { await fake.stop(); });
+
+const credentials = async () => ({ ...TEST_CREDENTIALS });
+const loopback = async (): Promise<string[]> => ['127.0.0.1'];
+
+function raw(overrides: Partial<RawOptions> = {}): RawOptions {
+  return {
+    clusterId: CLUSTER_ID, endpoint: `${VPCE_NAME}:${rig.emulator.port}`, caFile: rig.ca.certFile,
+    endpointUrl: fake.url, connectTimeout: 1, ...overrides,
+  };
+}
+
+async function doctor(overrides: Partial<RawOptions> = {}, deps: DoctorDeps = {}): Promise<CheckResult[]> {
+  const results = await runDoctor({ raw: raw(overrides), user: 'admin', database: 'postgres', scope: 'all' }, { credentials, resolve: loopback, ...deps });
+  expectNoSecrets(JSON.stringify(results));
+  return results;
+}
+
+const failed = (results: CheckResult[]): string[] => results.filter((r) => r.status === 'fail').map((r) => r.id);
+const byId = (results: CheckResult[], id: string): CheckResult => results.find((r) => r.id === id)!;
+
+describe('dsql-proxy doctor', () => {
+  it('passes every check for a good setup and says which routes work', async () => {
+    const results = await doctor();
+    expect(results.map((r) => [r.id, r.status])).toEqual([
+      ['config', 'pass'], ['credentials', 'pass'], ['dns', 'pass'], ['tcp', 'pass'], ['tls', 'pass'], ['cert-sni', 'pass'],
+      ['cert-chain', 'pass'], ['management', 'pass'], ['service-identifier', 'pass'], ['cluster-status', 'pass'], ['login', 'pass'],
+    ]);
+    expect(byId(results, 'credentials').value).toBe('resolved from the default credential chain');
+    expect(byId(results, 'dns').value).toBe(`${VPCE_NAME} → 127.0.0.1`);
+    expect(byId(results, 'cert-sni').value).toBe(`valid for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws: route sni works (full verification)`);
+    expect(byId(results, 'cert-chain').value).toContain('route option works');
+    expect(byId(results, 'service-identifier').value).toBe(`com.amazonaws.${REGION}.${SERVICE_ID}`);
+    expect(byId(results, 'cluster-status').value).toMatch(/^ACTIVE/);
+    expect(byId(results, 'login').value).toMatch(/^as admin: connected and authenticated in [\d.]+ ms, select 1 → 1 in [\d.]+ ms$/);
+  });
+
+  it('a closed port: only TCP fails, with the security-group remedy for timeouts or the port remedy for refusals', async () => {
+    const results = await doctor({ endpoint: `${VPCE_NAME}:${await freePort()}` });
+    expect(failed(results)).toEqual(['tcp']);
+    expect(byId(results, 'tcp').value).toMatch(/127\.0\.0\.1:\d+ ECONNREFUSED/);
+    expect(byId(results, 'login').status).toBe('skip');
+  });
+
+  it('an endpoint that accepts but never answers: TLS fails within the timeout, certificates and login are skipped', async () => {
+    const held: Socket[] = [];
+    const silent: Server = createServer((s) => { held.push(s); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const results = await doctor({ endpoint: `${VPCE_NAME}:${(silent.address() as { port: number }).port}` });
+      expect(failed(results)).toEqual(['tls']);
+      expect(byId(results, 'tls').value).toMatch(/SSL request got no answer/);
+      expect(byId(results, 'tls').remedy).toMatch(/not answering like DSQL/);
+      expect(['cert-sni', 'cert-chain', 'login'].map((id) => byId(results, id).status)).toEqual(['skip', 'skip', 'skip']);
+    } finally {
+      for (const s of held) s.destroy();
+      silent.close();
+    }
+  });
+
+  it('an unresolvable name: only DNS fails, with the private DNS remedy', async () => {
+    const results = await doctor({}, { resolve: async () => { throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }); } });
+    expect(failed(results)).toEqual(['dns']);
+    expect(byId(results, 'dns').remedy).toMatch(/Route 53 Resolver/);
+  });
+
+  it('a certificate for the wrong name: the sni route fails, the option route still works', async () => {
+    const wrong = await startEmulator({ certNames: [`*.dsql-other.${REGION}.on.aws`] });
+    try {
+      const results = await doctor({ endpoint: `${VPCE_NAME}:${wrong.emulator.port}`, caFile: wrong.ca.certFile });
+      expect(failed(results)).toEqual(['cert-sni', 'login']);
+      expect(byId(results, 'cert-sni').value).toMatch(/dsql-other/);
+      expect(byId(results, 'cert-chain').status).toBe('pass');
+      expect(byId(results, 'login').value).toMatch(/ERR_TLS_CERT_ALTNAME_INVALID/);
+    } finally {
+      await wrong.emulator.stop();
+    }
+  });
+
+  it('a rejected token: only the login fails, with the IAM remedy', async () => {
+    const results = await doctor({}, { credentials: async () => ({ ...TEST_CREDENTIALS, secretAccessKey: 'wrong' }) });
+    expect(failed(results)).toEqual(['login']);
+    expect(byId(results, 'login').value).toBe('as admin: IAM authentication failed for user "admin"');
+    expect(byId(results, 'login').remedy).toMatch(/dsql:DbConnectAdmin/);
+  });
+
+  it('a cluster id the management API does not know: service name, status and login fail', async () => {
+    const results = await doctor({ clusterId: 'zzzzzzzzzzzzzzzzzzzzzzzzzz' });
+    // The endpoint's wildcard certificate covers any cluster id of its service, so the certificate passes.
+    expect(failed(results)).toEqual(['service-identifier', 'cluster-status', 'login']);
+    expect(byId(results, 'service-identifier').remedy).toMatch(/cluster id or the region is wrong/);
+    expect(byId(results, 'login').value).toMatch(/cluster zzzzzzzzzzzzzzzzzzzzzzzzzz not found/);
+  });
+
+  it('the wrong region: the certificate name, the management lookups and the login fail', async () => {
+    const results = await doctor({ endpoint: `127.0.0.1:${rig.emulator.port}`, region: 'eu-west-1', serviceIdentifier: SERVICE_ID });
+    expect(failed(results)).toEqual(['cert-sni', 'service-identifier', 'cluster-status', 'login']);
+    expect(byId(results, 'service-identifier').value).toMatch(/not found in eu-west-1/);
+  });
+
+  it('no credentials: the credentials check fails with the SSO remedy and the login is skipped', async () => {
+    const results = await doctor({ profile: 'dev' }, { credentials: async () => { throw new Error('Could not load credentials from any providers'); } });
+    expect(failed(results)).toEqual(['credentials', 'management']);
+    expect(byId(results, 'credentials').remedy).toContain('aws sso login --profile dev');
+    expect(byId(results, 'login').status).toBe('skip');
+  });
+
+  it('renders ✓/✗ lines with remedies and a count', async () => {
+    const text = renderReport([
+      { id: 'a', title: 'first', status: 'pass', value: 'fine' },
+      { id: 'b', title: 'second one', status: 'fail', value: 'broken', remedy: 'fix it' },
+      { id: 'c', title: 'third', status: 'skip', value: 'skipped: needs b' },
+    ]);
+    expect(text).toBe('✓ first       fine\n✗ second one  broken\n    → fix it\n– third       skipped: needs b\n\n1 passed, 1 failed, 1 skipped\n');
+  });
+});
+
+describe('the doctor command', () => {
+  const env = () => clientEnv({ AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey });
+  const args = (port: number) => ['bin/dsql-proxy.js', 'doctor', '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${port}`,
+    '--region', REGION, '--ca-file', rig.ca.certFile, '--endpoint-url', fake.url, '--connect-timeout', '2'];
+
+  it('exits 0 with every check passed, the service identifier looked up for an IP endpoint', async () => {
+    const result = await runTool(process.execPath, args(rig.emulator.port), { env: env() });
+    console.log(result.stdout);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain('(service identifier from GetVpcEndpointServiceName)');
+    expect(result.stdout).toContain('✓ AWS credentials');
+    expect(result.stdout).toContain('resolved from environment variables (AWS_ACCESS_KEY_ID)');
+    expect(result.stdout).toMatch(/\n11 passed, 0 failed, 0 skipped\n$/);
+    expectNoSecrets(result.stdout + result.stderr);
+  });
+
+  it('exits 1 and prints JSON for scripts when a check fails', async () => {
+    const result = await runTool(process.execPath, [...args(await freePort()), '--json'], { env: env() });
+    console.log(result.stdout);
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout) as { ok: boolean; checks: CheckResult[] };
+    expect(report.ok).toBe(false);
+    expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['tcp']);
+  });
+});
