@@ -235,7 +235,7 @@ function certCheck(id: string, title: string, result: TlsInspection | Error, wor
   if (result instanceof Error) return { id, title, status: 'fail', value: result.message, remedy };
   const problem = result.chainError ?? result.nameError;
   return problem
-    ? { id, title, status: 'fail', value: `${problem} (certificate names: ${result.subjectAltNames || result.subject})`, remedy }
+    ? { id, title, status: 'fail', value: problem.includes('altnames') ? problem : `${problem} (certificate names: ${result.subjectAltNames || result.subject})`, remedy }
     : { id, title, status: 'pass', value: works };
 }
 
