@@ -48,6 +48,15 @@ export interface EmulatorOptions {
   readonly authRequest?: 'cleartext' | 'sasl';
   /** Shifts the emulator's clock (ms) to test expiry. */
   readonly clockOffsetMs?: number;
+  /**
+   * Bench only, never in tests: accept `password` instead of a token, a connection without SNI, and
+   * `cluster` when none is named, because PgBouncer sends no SNI for an IP and no startup options.
+   */
+  readonly benchOnlyStaticLogin?: { readonly password: string; readonly cluster: string };
+  /** Bench only: answer a successful login and simple queries itself, with no PostgreSQL backend. */
+  readonly benchOnlyNoBackend?: boolean;
+  /** Keep a record per connection (default true); long bench runs turn it off. */
+  readonly recordConnections?: boolean;
 }
 
 /** A running emulator. */
@@ -93,7 +102,7 @@ export class DsqlEmulator {
     this.track(raw);
     raw.setNoDelay(true);
     const record: EmulatorRecord = {};
-    this.records.push(record);
+    if (this.options.recordConnections !== false) this.records.push(record);
     const framer = new Framer('startup');
     const onData = (chunk: Buffer): void => {
       framer.push(chunk);
@@ -125,7 +134,8 @@ export class DsqlEmulator {
       record.rejection = message;
       tls.end(errorResponse({ severity: 'FATAL', code, message }));
     };
-    if (!record.sni) { fatal('08P01', 'unable to accept connection, sni was not received'); return; }
+    const bench = this.options.benchOnlyStaticLogin;
+    if (!record.sni && !bench) { fatal('08P01', 'unable to accept connection, sni was not received'); return; }
     const reader = new FrameStream(tls, 'startup');
     const packet = parseStartupPacket(await reader.next());
     if (packet.kind === 'cancel') {
@@ -143,12 +153,12 @@ export class DsqlEmulator {
     record.user = user;
     record.options = params.get('options');
     const { clusterFromOptions, remainingOptions } = takeClusterOption(record.options ?? '');
-    const clusterFromSni = this.clusterFromSni(record.sni);
+    const clusterFromSni = record.sni ? this.clusterFromSni(record.sni) : undefined;
     if (clusterFromOptions && clusterFromSni && clusterFromOptions !== clusterFromSni) {
       fatal('08004', `cluster id in options (${clusterFromOptions}) does not match the one in SNI (${clusterFromSni})`);
       return;
     }
-    const clusterId = clusterFromSni ?? clusterFromOptions;
+    const clusterId = clusterFromSni ?? clusterFromOptions ?? bench?.cluster;
     if (!clusterId) { fatal('08004', 'unable to accept connection, no cluster id in SNI or amzn-cluster-id option'); return; }
     if (!this.options.clusters.includes(clusterId)) { fatal('08004', `unable to accept connection, cluster ${clusterId} not found`); return; }
     record.clusterId = clusterId;
@@ -164,7 +174,9 @@ export class DsqlEmulator {
     const afterPassword = passwordReader.detach();
     if (!passwordFrame || passwordFrame[0] !== MessageType.passwordMessage) { fatal('08P01', 'expected a password message'); return; }
     const token = parsePasswordMessage(passwordFrame);
-    try {
+    if (bench && token === bench.password) {
+      record.authenticated = true;
+    } else try {
       const verified = verifyToken(token, {
         secrets: this.options.secrets,
         region: this.options.region,
@@ -181,6 +193,7 @@ export class DsqlEmulator {
       return;
     }
     record.authenticated = true;
+    if (this.options.benchOnlyNoBackend) { holdIdleSession(tls); return; }
 
     const upstreamParams: StartupParameter[] = packet.parameters
       .map(([name, value]): StartupParameter => [name, name === 'options' ? remainingOptions : value])
@@ -221,4 +234,31 @@ function takeClusterOption(options: string): { clusterFromOptions: string | unde
     kept.push(word);
   }
   return { clusterFromOptions, remainingOptions: kept.map(escapeOptionValue).join(' ') };
+}
+
+/**
+ * Bench only: completes the login the way PostgreSQL would, then answers every simple Query with one
+ * row holding 1 (enough for pgbench -S) and closes on Terminate: the proxy's cost without a backend's.
+ */
+function holdIdleSession(tls: TLSSocket): void {
+  const parameterStatus = new MessageWriter(MessageType.parameterStatus).cstring('server_version').cstring('16.0').finish();
+  const keyData = new MessageWriter(MessageType.backendKeyData).int32(1).int32(2).finish();
+  const ready = new MessageWriter(0x5a).bytes(Buffer.from('I')).finish();
+  // Three columns (1, NULL, 0) satisfy pgbench's start-up queries (scale; partitioning) and -S alike.
+  const column = (name: string): Buffer => new MessageWriter().cstring(name).int32(0).bytes(Buffer.from([0, 0])).int32(25)
+    .bytes(Buffer.from([0xff, 0xff])).int32(-1).bytes(Buffer.from([0, 0])).finish().subarray(4);
+  const rowDescription = new MessageWriter(0x54).bytes(Buffer.from([0, 3])).bytes(Buffer.concat(['a', 'b', 'c'].map(column))).finish();
+  const dataRow = new MessageWriter(0x44).bytes(Buffer.from([0, 3])).int32(1).bytes(Buffer.from('1')).int32(-1).int32(1).bytes(Buffer.from('0')).finish();
+  const complete = new MessageWriter(0x43).cstring('SELECT 1').finish();
+  const answer = Buffer.concat([rowDescription, dataRow, complete, ready]);
+  tls.write(Buffer.concat([authenticationRequest(AuthCode.ok), parameterStatus, keyData, ready]));
+  const framer = new Framer('typed');
+  tls.on('data', (chunk: Buffer) => {
+    framer.push(chunk);
+    for (let frame = framer.next(); frame; frame = framer.next()) {
+      if (frame[0] === 0x51) tls.write(answer); // Query
+      else if (frame[0] === 0x58) tls.end(); // Terminate
+    }
+  });
+  tls.resume(); // the password reader left the socket paused
 }

@@ -1,0 +1,99 @@
+/** Figures of one path: every round's sample per metric, and idle-session memory. */
+export interface PathFigures {
+  samples: Record<string, number[]>;
+  memory: { sessions: number; rssBytes: number; bytesPerSession: number }[];
+}
+
+/** What a bench run produced, also written as JSON for comparisons across commits. */
+export interface BenchResults {
+  meta: Record<string, string | number>;
+  paths: Record<string, PathFigures>;
+}
+
+/** Metric keys, in report order, with their label and unit. */
+export const METRICS: readonly { key: string; label: string; digits: number }[] = [
+  { key: 'tps1', label: 'select-only TPS, 1 client', digits: 0 },
+  { key: 'tps8', label: 'select-only TPS, 8 clients', digits: 0 },
+  { key: 'tps32', label: 'select-only TPS, 32 clients', digits: 0 },
+  { key: 'p50', label: 'latency p50, 1 client (µs)', digits: 0 },
+  { key: 'p99', label: 'latency p99, 1 client (µs)', digits: 0 },
+  { key: 'cpu8', label: 'middle-process CPU per transaction, 8 clients (µs)', digits: 1 },
+  { key: 'connTps1', label: 'new connection per transaction (-C), 1 client, TPS', digits: 0 },
+  { key: 'connMs', label: 'new connection + transaction (-C), 1 client (ms)', digits: 2 },
+  { key: 'connTps8', label: 'new connections/s (-C), 8 clients', digits: 0 },
+  { key: 'copyOut', label: 'COPY TO STDOUT (MB/s)', digits: 0 },
+  { key: 'copyIn', label: 'COPY FROM STDIN (MB/s)', digits: 0 },
+];
+
+/** Median of a sample list. */
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function cell(values: readonly number[] | undefined, digits: number): string {
+  if (!values || values.length === 0 || values.every((v) => !Number.isFinite(v))) return '–';
+  const f = (v: number): string => v.toFixed(digits);
+  return `${f(median(values))} (${f(Math.min(...values))}–${f(Math.max(...values))})`;
+}
+
+/** One target's verdict. */
+interface Verdict { target: string; measured: string; met: boolean | undefined }
+
+function verdicts(r: BenchResults): Verdict[] {
+  const m = (path: string, key: string): number => median(r.paths[path]?.samples[key] ?? []);
+  const has = (path: string): boolean => path in r.paths;
+  const out: Verdict[] = [];
+  const cmp = (target: string, a: number, b: number, ok: (a: number, b: number) => boolean, text: string): void => {
+    out.push({ target, measured: Number.isFinite(a) && Number.isFinite(b) ? text : 'not measured', met: Number.isFinite(a) && Number.isFinite(b) ? ok(a, b) : undefined });
+  };
+  if (has('pgbouncer')) {
+    cmp('CPU per select-only transaction ≤ PgBouncer\'s', m('dsql-proxy', 'cpu8'), m('pgbouncer', 'cpu8'), (a, b) => a <= b,
+      `${m('dsql-proxy', 'cpu8').toFixed(1)} µs vs ${m('pgbouncer', 'cpu8').toFixed(1)} µs (${(m('dsql-proxy', 'cpu8') / m('pgbouncer', 'cpu8')).toFixed(2)}×)`);
+    cmp('TPS at 8 clients ≥ PgBouncer\'s', m('dsql-proxy', 'tps8'), m('pgbouncer', 'tps8'), (a, b) => a >= b,
+      `${m('dsql-proxy', 'tps8').toFixed(0)} vs ${m('pgbouncer', 'tps8').toFixed(0)} (${(m('dsql-proxy', 'tps8') / m('pgbouncer', 'tps8')).toFixed(2)}×)`);
+  }
+  cmp('added p50 latency at 1 client ≤ 50 µs over direct', m('dsql-proxy', 'p50'), m('direct', 'p50'), (a, b) => a - b <= 50,
+    `${(m('dsql-proxy', 'p50') - m('direct', 'p50')).toFixed(0)} µs`);
+  for (const key of ['copyOut', 'copyIn']) {
+    cmp(`${key === 'copyOut' ? 'COPY TO STDOUT' : 'COPY FROM STDIN'} ≥ 90 % of direct`, m('dsql-proxy', key), m('direct', key), (a, b) => a >= 0.9 * b,
+      `${((100 * m('dsql-proxy', key)) / m('direct', key)).toFixed(0)} %`);
+  }
+  cmp('new-connection latency ≤ direct + 1 ms', m('dsql-proxy', 'connMs'), m('direct', 'connMs'), (a, b) => a <= b + 1,
+    `${m('dsql-proxy', 'connMs').toFixed(2)} ms vs ${m('direct', 'connMs').toFixed(2)} ms`);
+  cmp('≥ 500 new connections/s sustained', m('dsql-proxy', 'connTps8'), 500, (a, b) => a >= b, `${m('dsql-proxy', 'connTps8').toFixed(0)}/s`);
+  const last = r.paths['dsql-proxy']?.memory.at(-1);
+  out.push({ target: '≤ 48 KiB RSS per idle session at 10,000 sessions',
+    measured: last ? `${(last.bytesPerSession / 1024).toFixed(1)} KiB at ${last.sessions}` : 'not measured',
+    met: last ? last.sessions >= 10_000 && last.bytesPerSession <= 48 * 1024 : undefined });
+  return out;
+}
+
+/** The Markdown report: environment, the side-by-side table, idle-session memory and the targets. */
+export function markdown(r: BenchResults): string {
+  const paths = Object.keys(r.paths);
+  const lines = [
+    `Run ${r.meta.date} on ${r.meta.machine}; Node ${r.meta.node}, ${r.meta.postgres}, ${r.meta.pgbouncer}; commit ${r.meta.commit}.`,
+    `Command: \`${r.meta.command}\` (${r.meta.rounds} alternating rounds of ${r.meta.seconds} s per pgbench run; COPY ${r.meta.copyMb} MB).`,
+    'Figures: median (min–max) over the rounds.',
+    '',
+    `| metric | ${paths.join(' | ')} |`,
+    `|---|${paths.map(() => '---').join('|')}|`,
+    ...METRICS.map((metric) => `| ${metric.label} | ${paths.map((p) => cell(r.paths[p]!.samples[metric.key], metric.digits)).join(' | ')} |`),
+    '',
+    '| idle authenticated sessions | ' + paths.filter((p) => r.paths[p]!.memory.length).map((p) => `${p} RSS | ${p} bytes/session`).join(' | ') + ' |',
+    '|---|' + paths.filter((p) => r.paths[p]!.memory.length).map(() => '---|---').join('|') + '|',
+  ];
+  const sizes = [...new Set(paths.flatMap((p) => r.paths[p]!.memory.map((m) => m.sessions)))];
+  for (const n of sizes) {
+    lines.push(`| ${n} | ` + paths.filter((p) => r.paths[p]!.memory.length).map((p) => {
+      const m = r.paths[p]!.memory.find((x) => x.sessions === n);
+      return m ? `${(m.rssBytes / 1048576).toFixed(0)} MiB | ${(m.bytesPerSession / 1024).toFixed(1)} KiB` : '– | –';
+    }).join(' | ') + ' |');
+  }
+  lines.push('', '| target | measured | met |', '|---|---|---|',
+    ...verdicts(r).map((v) => `| ${v.target} | ${v.measured} | ${v.met === undefined ? '–' : v.met ? 'yes' : 'no'} |`));
+  return lines.join('\n') + '\n';
+}
