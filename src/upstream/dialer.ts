@@ -34,6 +34,9 @@ export function createDialer(options: DialerOptions): Dialer {
   const target = `${options.host}:${options.port}`;
   const seconds = options.timeoutMs / 1000;
   const secureContext = upstreamSecureContext(options.ca);
+  // The newest TLS session (ticket) from this endpoint: offered on the next connection to skip the full
+  // handshake. Node verifies the certificate only on full handshakes; a session exists only after one passed.
+  const sessions = { latest: undefined as Buffer | undefined };
 
   return {
     async dial(): Promise<UpstreamConnection> {
@@ -43,7 +46,7 @@ export function createDialer(options: DialerOptions): Dialer {
       const remoteAddress = `${address}:${options.port}`;
       try {
         await negotiateSsl(socket, deadline, target, seconds);
-        const secure = await startTls(socket, options, secureContext, deadline, target, seconds);
+        const secure = await startTls(socket, options, secureContext, sessions, deadline, target, seconds);
         return { socket: secure, remoteAddress };
       } catch (error) {
         socket.destroy();
@@ -173,7 +176,8 @@ export function negotiateSsl(socket: Socket, deadline: number, target: string, s
 }
 
 function startTls(
-  socket: Socket, options: DialerOptions, secureContext: SecureContext, deadline: number, target: string, seconds: number,
+  socket: Socket, options: DialerOptions, secureContext: SecureContext, sessions: { latest: Buffer | undefined },
+  deadline: number, target: string, seconds: number,
 ): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const secure = tlsConnect({
@@ -181,6 +185,7 @@ function startTls(
       servername: options.servername,
       secureContext,
       rejectUnauthorized: true,
+      ...(sessions.latest ? { session: sessions.latest } : {}),
       checkServerIdentity: (_host: string, cert: PeerCertificate) =>
         options.certificateName === undefined ? undefined : checkServerIdentity(options.certificateName, cert),
     });
@@ -190,7 +195,14 @@ function startTls(
         `could not connect to ${target} within ${seconds} s: the TLS handshake did not complete`,
         'The endpoint accepted the SSL request but stalled in the TLS handshake: check network MTU and any TLS-inspecting middlebox.'));
     }, Math.max(0, deadline - Date.now()));
+    // Keep a session only from a connection whose certificate passed: with TLS 1.2 the session can
+    // arrive before the verification outcome, so hold it until secureConnect.
+    let verified = false;
+    let pending: Buffer | undefined;
+    secure.on('session', (session: Buffer) => { if (verified) sessions.latest = session; else pending = session; });
     secure.once('secureConnect', () => {
+      verified = true;
+      if (pending) sessions.latest = pending;
       clearTimeout(timer);
       secure.removeAllListeners('error');
       resolve(secure);
