@@ -50,3 +50,29 @@ export function issueServerCert(ca: TestCa, dnsNames: readonly string[]): Server
     '-out', `${base}.crt`, '-extfile', `${base}.ext`, '-days', '2'], ca.dir);
   return { cert: readFileSync(join(ca.dir, `${base}.crt`), 'utf8'), key: readFileSync(join(ca.dir, `${base}.key`), 'utf8') };
 }
+
+/** A self-signed server certificate for `dnsNames` (trusted by nobody). */
+export function selfSignedServerCert(dnsNames: readonly string[]): ServerIdentity {
+  const dir = mkdtempSync(join(tmpdir(), 'dsql-proxy-pki-'));
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'self.key',
+    '-out', 'self.crt', '-days', '2', '-subj', `/CN=${dnsNames[0]}`, '-addext', `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}`], dir);
+  return { cert: readFileSync(join(dir, 'self.crt'), 'utf8'), key: readFileSync(join(dir, 'self.key'), 'utf8') };
+}
+
+/** A certificate for `dnsNames` from `ca` whose validity ended in 2020 (`openssl ca` sets explicit dates). */
+export function issueExpiredServerCert(ca: TestCa, dnsNames: readonly string[]): ServerIdentity {
+  const base = `expired-${++serial}`;
+  writeFileSync(join(ca.dir, 'index.txt'), '');
+  writeFileSync(join(ca.dir, 'serial'), `${(4096 + serial).toString(16).padStart(4, '0')}\n`);
+  writeFileSync(join(ca.dir, 'ca.cnf'), [
+    '[ca]', 'default_ca = test', '[test]', `dir = ${ca.dir}`, `database = ${ca.dir}/index.txt`, `new_certs_dir = ${ca.dir}`,
+    `serial = ${ca.dir}/serial`, 'default_md = sha256', 'policy = anything', 'unique_subject = no',
+    '[anything]', 'commonName = supplied',
+  ].join('\n'));
+  writeFileSync(join(ca.dir, `${base}.ext`), `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}\n`);
+  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${dnsNames[0]}`], ca.dir);
+  openssl(['ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', `${base}.csr`, '-out', `${base}.crt`,
+    '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-extfile', `${base}.ext`, '-notext'], ca.dir);
+  return { cert: readFileSync(join(ca.dir, `${base}.crt`), 'utf8'), key: readFileSync(join(ca.dir, `${base}.key`), 'utf8') };
+}

@@ -57,7 +57,21 @@ export interface EmulatorOptions {
   readonly benchOnlyNoBackend?: boolean;
   /** Keep a record per connection (default true); long bench runs turn it off. */
   readonly recordConnections?: boolean;
+  /** A fault to inject, for the resilience tests; settable on a running emulator through `fault`. */
+  readonly fault?: EmulatorFault;
 }
+
+/** Misbehaviours the emulator can be told to show. */
+export type EmulatorFault =
+  | { readonly kind: 'close-on-accept' }
+  | { readonly kind: 'ignore-ssl-request' }
+  | { readonly kind: 'refuse-tls' }
+  | { readonly kind: 'stall-tls' }
+  | { readonly kind: 'garbage-auth' }
+  /** Relays normally, then sends FATAL 57P01 and closes after `ms` (DSQL's 60-minute limit, shortened). */
+  | { readonly kind: 'terminate-after'; readonly ms: number }
+  /** Relays normally, then drops the connection without a word once `bytes` went to the client. */
+  | { readonly kind: 'close-mid-result'; readonly bytes: number }
 
 /** A running emulator. */
 export class DsqlEmulator {
@@ -67,9 +81,12 @@ export class DsqlEmulator {
   private readonly sockets = new Set<Socket>();
   private readonly secureContext;
   port = 0;
+  /** The fault in force for new connections (starts as options.fault). */
+  fault: EmulatorFault | undefined;
 
   constructor(private readonly options: EmulatorOptions) {
     this.secureContext = createSecureContext({ cert: options.identity.cert, key: options.identity.key });
+    this.fault = options.fault;
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -103,6 +120,8 @@ export class DsqlEmulator {
     raw.setNoDelay(true);
     const record: EmulatorRecord = {};
     if (this.options.recordConnections !== false) this.records.push(record);
+    const fault = this.fault;
+    if (fault?.kind === 'close-on-accept') { raw.destroy(); return; }
     const framer = new Framer('startup');
     const onData = (chunk: Buffer): void => {
       framer.push(chunk);
@@ -110,17 +129,20 @@ export class DsqlEmulator {
       try { packet = framer.next(); } catch { raw.destroy(); return; }
       if (!packet) return;
       raw.off('data', onData);
+      if (fault?.kind === 'ignore-ssl-request') return;
+      if (fault?.kind === 'refuse-tls') { raw.write('N'); return; }
       if (packet.length !== 8 || packet.readInt32BE(4) !== SSL_REQUEST_CODE || framer.pending > 0) {
         record.rejection = 'no SSLRequest';
         raw.end(errorResponse({ severity: 'FATAL', code: '08P01', message: 'unable to accept connection, SSL is required' }));
         return;
       }
       raw.write('S');
+      if (fault?.kind === 'stall-tls') { raw.resume(); return; } // reads the ClientHello, never answers
       const tls = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext });
       this.track(tls);
       tls.once('secure', () => {
         record.sni = tls.servername || undefined;
-        void this.serve(tls, record).catch((error: unknown) => {
+        void this.serve(tls, record, fault).catch((error: unknown) => {
           record.rejection ??= String(error);
           tls.destroy();
         });
@@ -129,7 +151,7 @@ export class DsqlEmulator {
     raw.on('data', onData);
   }
 
-  private async serve(tls: TLSSocket, record: EmulatorRecord): Promise<void> {
+  private async serve(tls: TLSSocket, record: EmulatorRecord, fault: EmulatorFault | undefined): Promise<void> {
     const fatal = (code: string, message: string): void => {
       record.rejection = message;
       tls.end(errorResponse({ severity: 'FATAL', code, message }));
@@ -164,6 +186,7 @@ export class DsqlEmulator {
     record.clusterId = clusterId;
 
     reader.detach(); // a client sends nothing more until asked for a password
+    if (fault?.kind === 'garbage-auth') { tls.write(Buffer.from('this is not a PostgreSQL message\n')); return; }
     if (this.options.authRequest === 'sasl') {
       tls.end(new MessageWriter(MessageType.authentication).int32(AuthCode.sasl).cstring('SCRAM-SHA-256').bytes(Buffer.from([0])).finish());
       return;
@@ -204,9 +227,24 @@ export class DsqlEmulator {
     pg.write(serializeStartupMessage(PROTOCOL_3_0, upstreamParams));
     if (afterPassword.length > 0) pg.write(afterPassword);
     tls.pipe(pg);
-    pg.pipe(tls);
     tls.once('close', () => pg.destroy());
     pg.once('close', () => tls.destroy());
+    if (fault?.kind === 'close-mid-result') {
+      let sent = 0;
+      pg.on('data', (chunk: Buffer) => {
+        sent += chunk.length;
+        if (sent >= fault.bytes) { tls.destroy(); pg.destroy(); } else tls.write(chunk);
+      });
+    } else {
+      pg.pipe(tls);
+    }
+    if (fault?.kind === 'terminate-after') {
+      const timer = setTimeout(() => {
+        tls.end(errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection: maximum connection duration reached' }));
+        pg.destroy();
+      }, fault.ms);
+      tls.once('close', () => clearTimeout(timer));
+    }
   }
 
   private clusterFromSni(sni: string): string | undefined {
