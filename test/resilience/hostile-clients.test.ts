@@ -40,6 +40,7 @@ function runCase(port: number, c: FuzzCase, limitMs: number): Promise<CaseOutcom
       if (received.length >= 6 && received[received.length - 6] === 0x5a && received.readInt32BE(received.length - 5) === 5) settle(false, true);
     });
     socket.on('error', () => undefined);
+    socket.once('end', () => settle(true, false)); // the proxy's FIN: the client half-closes, so 'close' may never come
     socket.once('close', () => settle(true, false));
     socket.once('connect', async () => {
       let at = 0;
