@@ -19,7 +19,7 @@ const emulator = new DsqlEmulator({
   clusters: [settings.cluster],
   secrets: new Map([[settings.accessKeyId, settings.secretAccessKey]]),
   benchOnlyStaticLogin: { password: settings.staticPassword, cluster: settings.cluster },
-  benchOnlyNoBackend: true,
+  noBackend: true,
   recordConnections: false,
 });
 const port = await emulator.start();

@@ -53,8 +53,8 @@ export interface EmulatorOptions {
    * `cluster` when none is named, because PgBouncer sends no SNI for an IP and no startup options.
    */
   readonly benchOnlyStaticLogin?: { readonly password: string; readonly cluster: string };
-  /** Bench only: answer a successful login and simple queries itself, with no PostgreSQL backend. */
-  readonly benchOnlyNoBackend?: boolean;
+  /** Answer a successful login and simple queries itself, with no PostgreSQL backend (load tests and the bench). */
+  readonly noBackend?: boolean;
   /** Keep a record per connection (default true); long bench runs turn it off. */
   readonly recordConnections?: boolean;
   /** A fault to inject, for the resilience tests; settable on a running emulator through `fault`. */
@@ -216,7 +216,7 @@ export class DsqlEmulator {
       return;
     }
     record.authenticated = true;
-    if (this.options.benchOnlyNoBackend) { holdIdleSession(tls); return; }
+    if (this.options.noBackend) { holdIdleSession(tls); return; }
 
     const upstreamParams: StartupParameter[] = packet.parameters
       .map(([name, value]): StartupParameter => [name, name === 'options' ? remainingOptions : value])
@@ -275,7 +275,7 @@ function takeClusterOption(options: string): { clusterFromOptions: string | unde
 }
 
 /**
- * Bench only: completes the login the way PostgreSQL would, then answers every simple Query with one
+ * Backendless mode: completes the login the way PostgreSQL would, then answers every simple Query with one
  * row holding 1 (enough for pgbench -S) and closes on Terminate: the proxy's cost without a backend's.
  */
 function holdIdleSession(tls: TLSSocket): void {
