@@ -28,7 +28,7 @@ function untilReady(socket: Socket): Promise<number> {
 describe('backpressure', () => {
   it('a client that stops reading a 500 MB result keeps the proxy within 64 MB of its baseline, and resumes', async () => {
     const proxy = await spawnProxy(['--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${rig.emulator.port}`, '--region', REGION,
-      '--service-identifier', SERVICE_ID, '--ca-file', rig.ca.certFile, '--log-level', 'info'],
+      '--service-identifier', SERVICE_ID, '--ca-file', rig.ca.certFile],
     { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey });
     const socket = connect(proxy.port, '127.0.0.1');
     try {

@@ -163,7 +163,9 @@ export async function connectError(port: number, user = 'admin'): Promise<Error 
   try {
     await client.connect();
   } catch (error) {
-    return error as Error & { code?: string; hint?: string };
+    const e = error as Error & { code?: string; hint?: string };
+    expectNoSecrets(`${e.message} ${e.hint ?? ''}`); // nothing a client is told may carry a token or a key
+    return e;
   }
   await client.end();
   throw new Error('expected the connection to fail');
