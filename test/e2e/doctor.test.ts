@@ -136,7 +136,6 @@ describe('the doctor command', () => {
 
   it('exits 0 with every check passed, the service identifier looked up for an IP endpoint', async () => {
     const result = await runTool(process.execPath, args(rig.emulator.port), { env: env() });
-    console.log(result.stdout);
     expect(result.status, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toContain('(service identifier from GetVpcEndpointServiceName)');
     expect(result.stdout).toContain('✓ AWS credentials');
@@ -147,7 +146,6 @@ describe('the doctor command', () => {
 
   it('exits 1 and prints JSON for scripts when a check fails', async () => {
     const result = await runTool(process.execPath, [...args(await freePort()), '--json'], { env: env() });
-    console.log(result.stdout);
     expect(result.status).toBe(1);
     const report = JSON.parse(result.stdout) as { ok: boolean; checks: CheckResult[] };
     expect(report.ok).toBe(false);

@@ -30,7 +30,6 @@ describe('management commands through the management endpoint', () => {
   it('clusters: every page, as a table and as JSON, signed for dsql in the region', async () => {
     const before = fake.requests.length;
     const table = await cli('clusters', '--region', REGION);
-    console.log(table.stdout);
     expect(table.status, table.stderr).toBe(0);
     const lines = table.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^IDENTIFIER\s+ARN$/);
@@ -42,7 +41,6 @@ describe('management commands through the management endpoint', () => {
 
   it('clusters --details adds status, creation time and deletion protection', async () => {
     const result = await cli('clusters', '--region', REGION, '--details');
-    console.log(result.stdout);
     expect(result.stdout.split('\n')[0]).toMatch(/^IDENTIFIER\s+STATUS\s+CREATED\s+DELETION PROTECTION\s+ARN$/);
     expect(result.stdout).toMatch(new RegExp(`${others[3]}\\s+CREATING\\s+2026-01-01T00:00:00.000Z\\s+on`));
     expect(result.stdout).toMatch(new RegExp(`${others[1]}\\s+ACTIVE\\s+\\S+\\s+off`));
@@ -50,7 +48,6 @@ describe('management commands through the management endpoint', () => {
 
   it('cluster <id>: status, ARN, creation time, deletion protection and multi-region peers', async () => {
     const result = await cli('cluster', CLUSTER_ID, '--region', REGION);
-    console.log(result.stdout);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^status\s+ACTIVE$/m);
     expect(result.stdout).toMatch(new RegExp(`^arn\\s+arn:aws:dsql:${REGION}:123456789012:cluster/${CLUSTER_ID}$`, 'm'));
@@ -71,7 +68,6 @@ describe('management commands through the management endpoint', () => {
 
   it('service-name <id>: the service name and every name built from it, with a ready command line', async () => {
     const result = await cli('service-name', CLUSTER_ID, '--region', REGION, '--endpoint', '10.0.1.25');
-    console.log(result.stdout);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`^service name\\s+com\\.amazonaws\\.${REGION}\\.${SERVICE_ID}$`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`^service identifier\\s+${SERVICE_ID}$`, 'm'));
