@@ -96,7 +96,9 @@ async function readStartup(client: Socket, deps: SessionDeps, log: Logger, recor
         record.upstream = await forwardCancel(deps.dialer, packet.raw);
         record.outcome = 'cancel-forwarded';
         log.debug({ processId: packet.processId }, 'cancel request forwarded');
-        client.end();
+        // PostgreSQL closes after a CancelRequest. The socket is paused, so a client's FIN would go unseen
+        // (client sockets allow half-open): close it outright once the end is flushed.
+        endAfterFlush(client, Buffer.alloc(0));
         return undefined;
       }
       return { message: packet, remainder: reader.detach() };

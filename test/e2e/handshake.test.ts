@@ -62,6 +62,20 @@ describe('client handshake', () => {
   });
 });
 
+describe('cancel connections', () => {
+  it('are closed by the proxy after forwarding, even when the client keeps its side open', async () => {
+    const socket = connect({ port: rig.proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    await new Promise((r) => socket.once('connect', r));
+    const ended = new Promise((r) => socket.once('end', r));
+    socket.write(new MessageWriter().int32(CANCEL_REQUEST_CODE).int32(12345).int32(67890).finish()); // no such backend; no FIN
+    await ended;
+    for (let i = 0; i < 30 && rig.proxy.proxy.server.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(rig.proxy.proxy.server.openConnections).toBe(0);
+    socket.destroy();
+  });
+});
+
 describe('relay ends', () => {
   it('when the server ends a session with an error, the client gets it and the connection ends', async () => {
     const client = await pgClient(rig.proxy.port);
