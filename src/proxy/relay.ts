@@ -61,6 +61,10 @@ export function relay(client: Duplex, server: Duplex, done: (result: RelayResult
   pump(server, client, (n) => { bytesToClient += n; });
   client.on('error', onError).once('close', onClose('client', client, server));
   server.on('error', onError).once('close', onClose('server', server, client));
+  // A side that ended before the relay began (a client that sent its startup and FIN together) has already
+  // emitted 'end'; pass that half-close on now, or the other side would wait for it forever.
+  if (client.readableEnded) server.end();
+  if (server.readableEnded) client.end();
   client.resume();
   server.resume();
 }
