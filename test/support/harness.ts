@@ -53,15 +53,35 @@ export async function startEmulator(options: Partial<EmulatorOptions> & { certNa
   return { emulator, ca };
 }
 
-/** Log lines captured from an in-process proxy at trace level. */
+/**
+ * Log lines captured from an in-process proxy at trace level. With `retain` false (long runs) it keeps only
+ * the lines of connections still open, every error-level line, and the first line carrying a secret.
+ */
 export class LogCapture extends Writable {
   readonly lines: Record<string, unknown>[] = [];
+  readonly errors: Record<string, unknown>[] = [];
+  readonly open = new Map<unknown, Record<string, unknown>[]>();
+  secretLine: string | undefined;
   text = '';
+
+  constructor(private readonly retain = true) {
+    super();
+  }
 
   override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
     const s = chunk.toString();
-    this.text += s;
-    for (const line of s.split('\n')) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    if (this.retain) this.text += s;
+    for (const text of s.split('\n')) {
+      if (!text.trim()) continue;
+      const line = JSON.parse(text) as Record<string, unknown>;
+      if (SECRET_MARKERS.some((m) => text.includes(m))) this.secretLine ??= text;
+      if ((line.level as number) >= 50) this.errors.push(line);
+      if (this.retain) this.lines.push(line);
+      else if (line.conn !== undefined) {
+        if (line.msg === 'connection closed') this.open.delete(line.conn);
+        else this.open.set(line.conn, [...(this.open.get(line.conn) ?? []), line]);
+      }
+    }
     callback();
   }
 
@@ -79,8 +99,9 @@ export interface TestProxy {
 }
 
 /** Starts the proxy in-process (real dialer, real signer) against `emulatorPort`. */
-export async function startTestProxy(emulatorPort: number, ca: TestCa, raw: Partial<RawOptions> = {}, overrides: ProxyOverrides = {}): Promise<TestProxy> {
-  const logs = new LogCapture();
+export async function startTestProxy(
+  emulatorPort: number, ca: TestCa, raw: Partial<RawOptions> = {}, overrides: ProxyOverrides = {}, logs = new LogCapture(),
+): Promise<TestProxy> {
   const config = resolveConfig({
     clusterId: CLUSTER_ID,
     endpoint: `127.0.0.1:${emulatorPort}`,
