@@ -7,3 +7,8 @@ export { ProxyServer } from './proxy/server.js';
 export { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './proxy/ports.js';
 export { createDialer, type DialerOptions } from './upstream/dialer.js';
 export { createTokenProvider, ADMIN_ROLE } from './aws/token.js';
+export { createManagementApi, ManagementError, type ManagementApi, type ClusterDetails, type ClusterSummary } from './aws/management.js';
+export { createCredentials, describeCredentialSource } from './aws/credentials.js';
+export { runDoctor, type CheckResult, type DoctorRequest } from './doctor/doctor.js';
+export { renderReport, renderJson } from './doctor/report.js';
+export { main } from './cli.js';
