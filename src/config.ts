@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import {
-  type HostPort, parseEndpointName, parseHostPort, privateClusterHostname, publicClusterHostname,
+  type HostPort, optionRouteServername, parseEndpointName, parseHostPort, privateClusterHostname, publicClusterHostname,
 } from './endpoint.js';
 
 /** How the proxy reaches the cluster through the endpoint; see README "Routes". */
@@ -132,7 +132,7 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
   }
 
   const certificateName = route === 'sni' ? privateClusterHostname(clusterId, serviceIdentifier!, region) : undefined;
-  const servername = route === 'sni' ? certificateName : endpointIsIp ? undefined : endpoint.host.replace(/\.$/, '');
+  const servername = route === 'sni' ? certificateName : optionRouteServername(endpoint.host);
   const tokenHostname = raw.tokenHostname?.trim() || certificateName || publicClusterHostname(clusterId, region);
 
   const tokenExpiresSeconds = positiveNumber(raw.tokenExpires, '--token-expires', DEFAULTS.tokenExpiresSeconds);

@@ -80,3 +80,8 @@ export function privateClusterHostname(clusterId: string, serviceIdentifier: str
 export function publicClusterHostname(clusterId: string, region: string): string {
   return `${clusterId}.dsql.${region}.on.aws`;
 }
+
+/** The SNI of the option route: the endpoint's own name (no trailing dot), none for an IP address. */
+export function optionRouteServername(host: string): string | undefined {
+  return isIP(host) ? undefined : host.replace(/\.$/, '');
+}

@@ -1,12 +1,11 @@
 import { createCredentials } from './aws/credentials.js';
-import { createTokenProvider, type CredentialSource } from './aws/token.js';
+import type { CredentialSource } from './aws/token.js';
 import type { ProxyConfig } from './config.js';
 import type { HostPort } from './endpoint.js';
+import { dialerFor, tokenProviderFor } from './connect-parts.js';
 import { createLogger } from './log.js';
 import { systemClock, type Clock, type Dialer, type Logger, type TokenProvider } from './proxy/ports.js';
 import { ProxyServer } from './proxy/server.js';
-import { createDialer } from './upstream/dialer.js';
-import { loadTrustedCas } from './upstream/trust.js';
 
 /** Pieces a caller (tests, embedders) may supply instead of the real ones. */
 export interface ProxyOverrides {
@@ -33,22 +32,8 @@ export interface RunningProxy {
 export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides = {}): Promise<RunningProxy> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const credentials = overrides.credentials ?? createCredentials(config.profile);
-  const tokens = overrides.tokens ?? createTokenProvider({
-    hostname: config.tokenHostname,
-    region: config.region,
-    expiresInSeconds: config.tokenExpiresSeconds,
-    credentials,
-    profile: config.profile,
-  });
-  const dialer = overrides.dialer ?? createDialer({
-    host: config.endpoint.host,
-    port: config.endpoint.port,
-    servername: config.servername,
-    certificateName: config.certificateName,
-    ca: loadTrustedCas(config.caFile),
-    timeoutMs: config.connectTimeoutMs,
-    ...(overrides.resolve ? { resolve: overrides.resolve } : {}),
-  });
+  const tokens = overrides.tokens ?? tokenProviderFor(config, credentials);
+  const dialer = overrides.dialer ?? dialerFor(config, overrides.resolve);
   const server = new ProxyServer({
     dialer,
     tokens,

@@ -1,12 +1,14 @@
 import { createCredentials, describeCredentialSource } from '../aws/credentials.js';
 import { completeServiceIdentifier, createManagementApi, ManagementError, type ManagementApi } from '../aws/management.js';
-import { createTokenProvider, type CredentialSource } from '../aws/token.js';
+import type { CredentialSource } from '../aws/token.js';
+import { dialerFor, tokenProviderFor } from '../connect-parts.js';
+import { optionRouteServername } from '../endpoint.js';
 import { resolveConfig, resolveManagementConfig, type ProxyConfig, type RawOptions } from '../config.js';
 import { withClusterOption, type StartupParameter } from '../protocol/startup.js';
 import { ServerRejection } from '../proxy/authenticate.js';
 import { ConnectionFailure } from '../proxy/ports.js';
 import { loadTrustedCas } from '../upstream/trust.js';
-import { connectTcp, createDialer, defaultResolve, resolveAddresses, upstreamSecureContext } from '../upstream/dialer.js';
+import { connectTcp, defaultResolve, resolveAddresses, upstreamSecureContext } from '../upstream/dialer.js';
 import { inspectTls, probeLogin, type TlsInspection } from './probes.js';
 
 /** Outcome of one check. */
@@ -138,7 +140,7 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
     const context = upstreamSecureContext(loadTrustedCas(config.caFile));
     const address = reachable[0]!;
     const sniName = config.serviceIdentifier ? `${config.clusterId}.${config.serviceIdentifier}.${config.region}.on.aws` : undefined;
-    const optionName = config.route === 'option' ? config.servername : (isIpLike(host) ? undefined : host);
+    const optionName = optionRouteServername(host);
     const inspect = (servername: string | undefined, expect: string | undefined) =>
       inspectTls(address, port, servername, expect, context, timeoutMs).then((r) => r, (e: Error) => e);
     const sniResult = sniName ? await inspect(sniName, sniName) : undefined;
@@ -173,9 +175,8 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
   // 11. A real login.
   if (!tlsOk || !credentialsOk) skip('login', 'login and select 1', !credentialsOk ? 'credentials' : 'tls');
   else {
-    const tokens = createTokenProvider({ hostname: config.tokenHostname, region: config.region, expiresInSeconds: config.tokenExpiresSeconds, credentials, profile: config.profile });
-    const dialer = createDialer({ host, port, servername: config.servername, certificateName: config.certificateName,
-      ca: loadTrustedCas(config.caFile), timeoutMs, ...(deps.resolve ? { resolve: deps.resolve } : {}) });
+    const tokens = tokenProviderFor(config, credentials);
+    const dialer = dialerFor(config, deps.resolve);
     const base: StartupParameter[] = [['user', request.user], ['database', request.database], ['application_name', 'dsql-proxy doctor']];
     try {
       const probe = await probeLogin(dialer, tokens, config.injectClusterId ? withClusterOption(base, config.clusterId) : base, request.user, timeoutMs);
@@ -237,10 +238,6 @@ function certCheck(id: string, title: string, result: TlsInspection | Error, wor
   return problem
     ? { id, title, status: 'fail', value: problem.includes('altnames') ? problem : `${problem} (certificate names: ${result.subjectAltNames || result.subject})`, remedy }
     : { id, title, status: 'pass', value: works };
-}
-
-function isIpLike(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':');
 }
 
 function ms(value: number): string {
