@@ -1,29 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
 import {
   CLUSTER_ID, REGION, SERVICE_ID, TEST_CREDENTIALS, connectError, expectNoSecrets, pgClient, spawnProxy, startTestProxy, useRig,
 } from '../support/harness.js';
-import { queryMessage } from '../support/raw-client.js';
+import { queryMessage, readUntilReady } from '../support/raw-client.js';
 
 const rig = useRig({ proxy: false });
 
 const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-
-/** Counts bytes until the stream's last six bytes are a ReadyForQuery. */
-function untilReady(socket: Socket): Promise<number> {
-  return new Promise((resolve) => {
-    let total = 0;
-    let tail = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length;
-      tail = Buffer.concat([tail, chunk]).subarray(-6);
-      if (tail.length === 6 && tail[0] === 0x5a && tail.readInt32BE(1) === 5) { socket.off('data', onData); resolve(total); }
-    };
-    socket.on('data', onData);
-  });
-}
 
 describe('backpressure', () => {
   it('a client that stops reading a 500 MB result keeps the proxy within 64 MB of its baseline, and resumes', async () => {
@@ -34,10 +20,10 @@ describe('backpressure', () => {
     try {
       await new Promise((r) => socket.once('connect', r));
       socket.write(serializeStartupMessage(196608, [['user', 'admin'], ['database', 'postgres']]));
-      await untilReady(socket);
+      await readUntilReady(socket);
       await new Promise((r) => setTimeout(r, 500));
       const baseline = rssMb(proxy.child.pid!);
-      const result = untilReady(socket);
+      const result = readUntilReady(socket);
       socket.write(queryMessage("select repeat('x', 1000) from generate_series(1, 500000)"));
       await new Promise((r) => setTimeout(r, 300));
       socket.pause();

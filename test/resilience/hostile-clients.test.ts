@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseErrorResponse } from '../../src/protocol/messages.js';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
 import { fuzzCase, prng, type FuzzCase } from '../support/fuzz.js';
+import { endsWithReadyForQuery } from '../support/raw-client.js';
 import { LogCapture, psql, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
 
 const rig = useRig({ proxy: false });
@@ -38,7 +39,7 @@ function runCase(port: number, c: FuzzCase, limitMs: number): Promise<CaseOutcom
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       // ReadyForQuery: the garbage happened to be a valid login and the session is being relayed.
-      if (received.length >= 6 && received[received.length - 6] === 0x5a && received.readInt32BE(received.length - 5) === 5) settle(false, true);
+      if (endsWithReadyForQuery(received)) settle(false, true);
     });
     socket.on('error', () => undefined);
     socket.once('end', () => settle(true, false)); // the proxy's FIN: the client half-closes, so 'close' may never come

@@ -1,11 +1,11 @@
 import { readdirSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
 import { issueServerCert, makeCa } from '../support/certs.js';
 import { DsqlEmulator } from '../support/emulator.js';
 import { CLUSTER_ID, REGION, SERVICE_ID, TEST_CREDENTIALS, expectNoSecrets, postgres, startTestProxy, type TestProxy } from '../support/harness.js';
-import { queryMessage } from '../support/raw-client.js';
+import { queryMessage, readUntilReady } from '../support/raw-client.js';
 
 /** Load runs against a backendless emulator: the proxy's own behaviour, not 2,000 PostgreSQL backends. */
 const ca = makeCa();
@@ -29,33 +29,19 @@ const STARTUP = serializeStartupMessage(196608, [['user', 'admin'], ['database',
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 
-/** Reads until the stream ends with ReadyForQuery. */
-function ready(socket: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let tail = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      tail = Buffer.concat([tail, chunk]).subarray(-6);
-      if (tail.length === 6 && tail[0] === 0x5a && tail.readInt32BE(1) === 5) { socket.off('data', onData); resolve(); }
-    };
-    socket.on('data', onData);
-    socket.once('close', () => reject(new Error('closed early')));
-  });
-}
-
 /** One session: connect, log in, run `queries` selects, terminate, and wait for the close. */
 async function session(port: number, queries: number, hold?: Promise<void>): Promise<void> {
   const socket = connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   await new Promise((r) => socket.once('connect', r));
   socket.write(STARTUP);
-  await ready(socket);
+  await readUntilReady(socket);
   for (let i = 0; i < queries; i++) {
-    const answered = ready(socket);
+    const answered = readUntilReady(socket);
     socket.write(queryMessage('select 1'));
     await answered;
     if (hold && i === 0) await hold;
   }
-  socket.removeAllListeners('close');
   const closed = new Promise((r) => socket.once('close', r));
   socket.end(TERMINATE);
   await closed;

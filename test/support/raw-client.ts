@@ -78,3 +78,25 @@ export function queryMessage(sql: string): Buffer {
   body.copy(out, 5);
   return out;
 }
+
+/** True when `bytes` ends with a ReadyForQuery message: a login or a query has been answered in full. */
+export function endsWithReadyForQuery(bytes: Buffer): boolean {
+  const at = bytes.length - 6;
+  return at >= 0 && bytes[at] === 0x5a && bytes.readInt32BE(at + 1) === 5;
+}
+
+/** Reads `socket` until what arrived ends with ReadyForQuery; resolves with the byte count. */
+export function readUntilReady(socket: Socket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let total = 0;
+    let tail = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      tail = Buffer.concat([tail, chunk]).subarray(-6);
+      if (endsWithReadyForQuery(tail)) { socket.off('data', onData); socket.off('close', onClose); resolve(total); }
+    };
+    const onClose = (): void => reject(new Error('closed before ReadyForQuery'));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+}
