@@ -24,6 +24,8 @@ export interface BenchPath {
   readonly name: 'direct' | 'dsql-proxy' | 'pgbouncer';
   /** The process in the middle, whose CPU and memory are measured (none for direct). */
   readonly pid: number | undefined;
+  /** The middle process's recent output, where it has one. */
+  readonly output?: () => string;
   target(): Promise<Target>;
   stop(): Promise<void>;
 }
@@ -46,7 +48,7 @@ export function directPath(cluster: BenchCluster): BenchPath {
 /** pgbench → dsql-proxy (the CLI, as users run it) → emulator. */
 export async function proxyPath(cluster: BenchCluster, extraArgs: readonly string[] = []): Promise<BenchPath> {
   const port = await freePort();
-  const proc = await startProcess(process.execPath, ['bin/dsql-proxy.js', '--cluster-id', cluster.clusterId,
+  const proc = await startProcess(process.execPath, [...(process.env.BENCH_PROXY_NODE_ARGS ? process.env.BENCH_PROXY_NODE_ARGS.split(' ') : []), 'bin/dsql-proxy.js', '--cluster-id', cluster.clusterId,
     '--endpoint', `127.0.0.1:${cluster.emulatorPort}`, '--region', cluster.region, '--service-identifier', cluster.serviceIdentifier,
     '--ca-file', cluster.caFile, '--listen', `127.0.0.1:${port}`, ...extraArgs], /dsql-proxy listening/, {
     ...process.env, AWS_ACCESS_KEY_ID: cluster.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: cluster.credentials.secretAccessKey,
@@ -55,6 +57,7 @@ export async function proxyPath(cluster: BenchCluster, extraArgs: readonly strin
   return {
     name: 'dsql-proxy',
     pid: proc.pid,
+    output: () => proc.output(),
     target: async () => ({ conninfo: `host=127.0.0.1 port=${port} user=admin dbname=postgres sslmode=disable`, env: {} }),
     stop: () => proc.stop(),
   };

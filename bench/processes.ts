@@ -1,12 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-/** CPU time (user + system) of a process in microseconds, from /proc. */
-export function cpuMicros(pid: number): number {
+/** CPU time of a process in microseconds, split into user and system (kernel) time, from /proc. */
+export interface CpuTimes {
+  readonly user: number;
+  readonly system: number;
+}
+
+/** CPU time of a process in microseconds, from /proc/<pid>/stat. */
+export function cpuTimes(pid: number): CpuTimes {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-  return (ticks * 1_000_000) / CLOCK_TICKS;
+  // utime and stime are fields 14 and 15 of stat.
+  return { user: (Number(fields[11]) * 1_000_000) / CLOCK_TICKS, system: (Number(fields[12]) * 1_000_000) / CLOCK_TICKS };
 }
 
 /** Resident set size of a process in bytes, from /proc. */

@@ -18,6 +18,8 @@ export const METRICS: readonly { key: string; label: string; digits: number }[] 
   { key: 'p50', label: 'latency p50, 1 client (µs)', digits: 0 },
   { key: 'p99', label: 'latency p99, 1 client (µs)', digits: 0 },
   { key: 'cpu8', label: 'middle-process CPU per transaction, 8 clients (µs)', digits: 1 },
+  { key: 'cpu8User', label: '… of which user space (µs)', digits: 1 },
+  { key: 'cpu8System', label: '… of which kernel (µs)', digits: 1 },
   { key: 'connTps1', label: 'new connection per transaction (-C), 1 client, TPS', digits: 0 },
   { key: 'connMs', label: 'new connection + transaction (-C), 1 client (ms)', digits: 2 },
   { key: 'connTps8', label: 'new connections/s (-C), 8 clients', digits: 0 },

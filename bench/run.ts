@@ -9,7 +9,7 @@ import { copyIn, copyOut, makeCopyFile } from './copy.js';
 import { IdleSessions } from './idle.js';
 import { directPath, pgbouncerPath, pgbouncerVersion, proxyPath, type BenchCluster, type BenchPath } from './paths.js';
 import { percentile, pgbench, run } from './pgbench.js';
-import { cpuMicros, rssBytes, startProcess } from './processes.js';
+import { cpuTimes, rssBytes, startProcess } from './processes.js';
 import { markdown, type BenchResults, type PathFigures } from './report.js';
 
 /**
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
       const target = await path.target();
       if (wanted('select')) {
         for (const clients of [1, 8, 32]) {
-          const before = path.pid ? cpuMicros(path.pid) : 0;
+          const before = path.pid ? cpuTimes(path.pid) : undefined;
           const result = await pgbench(target, { clients, seconds: settings.seconds, latencies: clients === 1 });
           if (result.failed > 0) throw new Error(`${path.name}: ${result.failed} failed transactions`);
           record(path, `tps${clients}`, result.tps);
@@ -78,7 +78,12 @@ async function main(): Promise<void> {
             record(path, 'p50', percentile(result.latenciesUs, 50));
             record(path, 'p99', percentile(result.latenciesUs, 99));
           }
-          if (clients === 8 && path.pid) record(path, 'cpu8', (cpuMicros(path.pid) - before) / result.transactions);
+          if (clients === 8 && path.pid && before) {
+            const after = cpuTimes(path.pid);
+            record(path, 'cpu8', (after.user + after.system - before.user - before.system) / result.transactions);
+            record(path, 'cpu8User', (after.user - before.user) / result.transactions);
+            record(path, 'cpu8System', (after.system - before.system) / result.transactions);
+          }
           log(`round ${round + 1} ${path.name} -S ${clients} clients: ${result.tps.toFixed(0)} tps`);
         }
       }
