@@ -6,6 +6,14 @@ import {
 /** How the proxy reaches the cluster through the endpoint; see README "Routes". */
 export type Route = 'sni' | 'option';
 
+/**
+ * How TLS starts on each upstream connection: `direct` sends the ClientHello at once with ALPN "postgresql"
+ * (PostgreSQL 17 style, one round trip fewer); `postgres` sends an SSLRequest first and waits for 'S'.
+ */
+export const SSL_NEGOTIATIONS = ['direct', 'postgres'] as const;
+/** One of SSL_NEGOTIATIONS. */
+export type SslNegotiation = (typeof SSL_NEGOTIATIONS)[number];
+
 /** pino level names accepted by `--log-level`. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 /** One of LOG_LEVELS. */
@@ -19,6 +27,7 @@ export interface RawOptions {
   region?: string | undefined;
   serviceIdentifier?: string | undefined;
   injectClusterId?: boolean | undefined;
+  sslNegotiation?: string | undefined;
   caFile?: string | undefined;
   tokenHostname?: string | undefined;
   tokenExpires?: number | undefined;
@@ -45,6 +54,8 @@ export interface ProxyConfig {
   readonly route: Route;
   /** Whether `-c amzn-cluster-id=<id>` is appended to the client's options. */
   readonly injectClusterId: boolean;
+  /** Whether upstream TLS starts directly or after an SSLRequest. */
+  readonly sslNegotiation: SslNegotiation;
   /** TLS SNI sent upstream; undefined when the endpoint is an IP on the option route. */
   readonly servername: string | undefined;
   /** Name the server certificate must carry; undefined means the chain is verified but not the name. */
@@ -90,6 +101,7 @@ export class ConfigError extends Error {
 /** Defaults applied when neither a flag nor an environment variable gives a value. */
 export const DEFAULTS = {
   route: 'sni' as Route,
+  sslNegotiation: 'direct' as SslNegotiation,
   listen: '127.0.0.1:5432',
   port: 5432,
   connectTimeoutSeconds: 10,
@@ -140,6 +152,11 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     throw new ConfigError('--token-expires', `must be a whole number of seconds from 1 to ${MAX_TOKEN_EXPIRES_SECONDS}`);
   }
 
+  const sslNegotiation = raw.sslNegotiation ?? DEFAULTS.sslNegotiation;
+  if (!(SSL_NEGOTIATIONS as readonly string[]).includes(sslNegotiation)) {
+    throw new ConfigError('--ssl-negotiation', `"${sslNegotiation}" is not one of ${SSL_NEGOTIATIONS.join(', ')}`);
+  }
+
   const logLevel = raw.logLevel ?? DEFAULTS.logLevel;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError('--log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -152,6 +169,7 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     serviceIdentifier,
     route,
     injectClusterId: raw.injectClusterId ?? true,
+    sslNegotiation: sslNegotiation as SslNegotiation,
     servername,
     certificateName,
     tokenHostname,

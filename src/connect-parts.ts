@@ -22,6 +22,7 @@ export function dialerFor(config: ProxyConfig, resolve?: (host: string) => Promi
     port: config.endpoint.port,
     servername: config.servername,
     certificateName: config.certificateName,
+    sslNegotiation: config.sslNegotiation,
     ca: loadTrustedCas(config.caFile),
     timeoutMs: config.connectTimeoutMs,
     ...(resolve ? { resolve } : {}),

@@ -31,6 +31,7 @@ describe('configuration from flags and environment', () => {
       serviceIdentifier: 'dsql-fnh4',
       route: 'sni',
       injectClusterId: true,
+      sslNegotiation: 'direct',
       servername: `${ID}.dsql-fnh4.us-east-1.on.aws`,
       certificateName: `${ID}.dsql-fnh4.us-east-1.on.aws`,
       tokenHostname: `${ID}.dsql-fnh4.us-east-1.on.aws`,
@@ -110,6 +111,16 @@ describe('configuration from flags and environment', () => {
     expect(unknown.message).toMatch(/endpont/);
     const route = await errorFrom(['--cluster-id', ID, '--endpoint', VPCE, '--route', 'dns']);
     expect(route.message).toMatch(/route/);
+    const negotiation = await errorFrom(['--cluster-id', ID, '--endpoint', VPCE, '--ssl-negotiation', 'require']);
+    expect(negotiation).toBeInstanceOf(UsageError);
+    expect(negotiation.message).toMatch(/ssl-negotiation/);
+  });
+
+  it('takes --ssl-negotiation from the flag or DSQL_PROXY_SSL_NEGOTIATION, direct by default', async () => {
+    expect((await configFrom(['--cluster-id', ID, '--endpoint', VPCE])).sslNegotiation).toBe('direct');
+    expect((await configFrom(['--cluster-id', ID, '--endpoint', VPCE, '--ssl-negotiation', 'postgres'])).sslNegotiation).toBe('postgres');
+    vi.stubEnv('DSQL_PROXY_SSL_NEGOTIATION', 'postgres');
+    expect((await configFrom(['--cluster-id', ID, '--endpoint', VPCE])).sslNegotiation).toBe('postgres');
   });
 
   it('ignores and reports DSQL_PROXY_* variables that name no flag', async () => {

@@ -1,4 +1,4 @@
-import { DEFAULTS, LOG_LEVELS, type RawOptions } from '../config.js';
+import { DEFAULTS, LOG_LEVELS, SSL_NEGOTIATIONS, type RawOptions } from '../config.js';
 
 /** Flags every AWS-facing command shares. */
 export const AWS_OPTIONS = {
@@ -14,6 +14,8 @@ export const CONNECTION_OPTIONS = {
   'service-identifier': { type: 'string', group: 'Cluster:', describe: 'PrivateLink service identifier, e.g. dsql-fnh4 (from the vpce name, or looked up)' },
   route: { choices: ['sni', 'option'], group: 'Connection:', describe: 'sni: TLS name <id>.<service-id>.<region>.on.aws, verify-full; option: vpce name as SNI, chain-only verification', default: DEFAULTS.route },
   'inject-cluster-id': { type: 'boolean', group: 'Connection:', default: true, describe: 'append -c amzn-cluster-id=<id> to the client\'s options (--no-inject-cluster-id to turn off)' },
+  'ssl-negotiation': { choices: SSL_NEGOTIATIONS, group: 'Connection:', default: DEFAULTS.sslNegotiation,
+    describe: 'direct: TLS at once with ALPN postgresql (one round trip fewer); postgres: SSLRequest first, as libpq before 17' },
   'ca-file': { type: 'string', group: 'Connection:', describe: 'PEM file of extra trusted CAs (added to Node\'s default store)' },
   'connect-timeout': { type: 'number', group: 'Connection:', describe: 'seconds to reach the endpoint, finish TLS and authenticate', default: DEFAULTS.connectTimeoutSeconds },
   'token-hostname': { type: 'string', group: 'Authentication:', describe: 'hostname the IAM token is signed for (default follows --route)' },
@@ -54,6 +56,7 @@ export function toRawOptions(argv: Record<string, unknown>, env: NodeJS.ProcessE
     region: str('region'),
     serviceIdentifier: str('serviceIdentifier'),
     injectClusterId: typeof argv.injectClusterId === 'boolean' ? argv.injectClusterId : undefined,
+    sslNegotiation: str('sslNegotiation'),
     caFile: str('caFile'),
     tokenHostname: str('tokenHostname'),
     tokenExpires: num('tokenExpires'),

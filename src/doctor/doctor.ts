@@ -130,10 +130,10 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
         : `Nothing accepts connections there: check the port in --endpoint (DSQL listens on 5432).` });
   }
 
-  // 5–7. SSLRequest and TLS; the certificate judged for each route.
+  // 5–7. TLS (direct or after an SSLRequest); the certificate judged for each route.
   let tlsOk = false;
   if (reachable.length === 0) {
-    skip('tls', 'SSL request and TLS handshake', 'tcp');
+    skip('tls', TLS_TITLE, 'tcp');
     skip('cert-sni', 'certificate for the cluster name (route sni)', 'tcp');
     skip('cert-chain', 'certificate chain (route option)', 'tcp');
   } else {
@@ -142,17 +142,17 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
     const sniName = config.serviceIdentifier ? `${config.clusterId}.${config.serviceIdentifier}.${config.region}.on.aws` : undefined;
     const optionName = optionRouteServername(host);
     const inspect = (servername: string | undefined, expect: string | undefined) =>
-      inspectTls(address, port, servername, expect, context, timeoutMs).then((r) => r, (e: Error) => e);
+      inspectTls(address, port, servername, expect, context, timeoutMs, config.sslNegotiation).then((r) => r, (e: Error) => e);
     const sniResult = sniName ? await inspect(sniName, sniName) : undefined;
     const optionResult = await inspect(optionName, undefined);
     const routeResult = config.route === 'sni' ? sniResult! : optionResult;
     if (routeResult instanceof Error) {
-      add({ id: 'tls', title: 'SSL request and TLS handshake', status: 'fail', value: routeResult.message,
+      add({ id: 'tls', title: TLS_TITLE, status: 'fail', value: routeResult.message,
         remedy: (routeResult as ConnectionFailure).hint ?? 'Check that --endpoint names the DSQL connection endpoint.' });
     } else {
       tlsOk = true;
-      add({ id: 'tls', title: 'SSL request and TLS handshake', status: 'pass',
-        value: `${routeResult.protocol} in ${ms(routeResult.handshakeMs)} with ${address}; certificate ${routeResult.subject}, valid to ${routeResult.validTo}` });
+      add({ id: 'tls', title: TLS_TITLE, status: 'pass',
+        value: `${routeResult.protocol} (${config.sslNegotiation === 'direct' ? 'direct' : 'after SSL request'}) in ${ms(routeResult.handshakeMs)} with ${address}; certificate ${routeResult.subject}, valid to ${routeResult.validTo}` });
     }
     // A certificate can only be judged from a handshake that completed; when the route's own failed, say so once.
     const judge = (id: string, title: string, result: TlsInspection | Error | undefined, works: string, remedy: string): void => {
@@ -191,8 +191,9 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
   return results;
 }
 
+const TLS_TITLE = 'TLS handshake';
 const NETWORK_CHECKS: readonly [string, string][] = [
-  ['dns', 'endpoint name resolves'], ['tcp', 'TCP to the endpoint port'], ['tls', 'SSL request and TLS handshake'],
+  ['dns', 'endpoint name resolves'], ['tcp', 'TCP to the endpoint port'], ['tls', TLS_TITLE],
   ['cert-sni', 'certificate for the cluster name (route sni)'], ['cert-chain', 'certificate chain (route option)'],
 ];
 const MANAGEMENT_CHECKS: readonly [string, string][] = [

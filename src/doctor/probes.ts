@@ -1,12 +1,13 @@
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type SecureContext } from 'node:tls';
-import { MessageType } from '../protocol/codes.js';
+import { MessageType, SqlState } from '../protocol/codes.js';
 import { parseErrorResponse } from '../protocol/messages.js';
 import type { StartupParameter } from '../protocol/startup.js';
 import { MessageWriter } from '../protocol/writer.js';
 import { authenticateUpstream } from '../proxy/authenticate.js';
 import { FrameStream } from '../proxy/frame-stream.js';
-import type { Dialer, TokenProvider } from '../proxy/ports.js';
-import { connectTcp, negotiateSsl } from '../upstream/dialer.js';
+import { ConnectionFailure, type Dialer, type TokenProvider } from '../proxy/ports.js';
+import type { SslNegotiation } from '../config.js';
+import { connectTcp, negotiateSsl, POSTGRES_ALPN } from '../upstream/dialer.js';
 
 /** What one TLS handshake with the endpoint showed, verification done by hand so both routes can be judged. */
 export interface TlsInspection {
@@ -21,23 +22,30 @@ export interface TlsInspection {
   readonly validTo: string;
 }
 
-/** Connects, sends SSLRequest, and completes a TLS handshake with `servername` without rejecting, to report. */
+/** Connects, starts TLS as `negotiation` says and completes a handshake with `servername` without rejecting, to report. */
 export async function inspectTls(
   address: string, port: number, servername: string | undefined, expectName: string | undefined,
-  secureContext: SecureContext, timeoutMs: number,
+  secureContext: SecureContext, timeoutMs: number, negotiation: SslNegotiation,
 ): Promise<TlsInspection> {
   const deadline = Date.now() + timeoutMs;
   const target = `${address}:${port}`;
   const socket = await connectTcp(address, port, timeoutMs);
   try {
-    await negotiateSsl(socket, deadline, target, timeoutMs / 1000);
+    if (negotiation === 'postgres') await negotiateSsl(socket, deadline, target, timeoutMs / 1000);
     const started = performance.now();
     return await new Promise<TlsInspection>((resolve, reject) => {
       // Node folds its own hostname check into `authorized`; turning it off here keeps `authorized` about the
       // chain alone, and the name is checked below against `expectName`.
-      const secure = tlsConnect({ socket, servername, secureContext, rejectUnauthorized: false, checkServerIdentity: () => undefined });
-      const timer = setTimeout(() => { secure.destroy(); reject(new Error(`TLS handshake did not complete within ${timeoutMs / 1000} s`)); },
-        Math.max(0, deadline - Date.now()));
+      const secure = tlsConnect({
+        socket, servername, secureContext, ALPNProtocols: POSTGRES_ALPN, rejectUnauthorized: false, checkServerIdentity: () => undefined,
+      });
+      const timer = setTimeout(() => {
+        secure.destroy();
+        reject(new ConnectionFailure(SqlState.unableToConnect, `TLS handshake did not complete within ${timeoutMs / 1000} s`,
+          `Something accepted TCP on ${target} but is not answering like DSQL: check that --endpoint names the DSQL connection endpoint `
+          + 'and port 5432, and that no firewall or proxy in between holds the connection.'
+          + (negotiation === 'direct' ? ' If the server does not accept direct TLS, use --ssl-negotiation postgres.' : '')));
+      }, Math.max(0, deadline - Date.now()));
       secure.once('error', (error) => { clearTimeout(timer); secure.destroy(); reject(error); });
       secure.once('secureConnect', () => {
         clearTimeout(timer);

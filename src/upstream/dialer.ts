@@ -3,6 +3,7 @@ import { isIP, Socket } from 'node:net';
 import {
   checkServerIdentity, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket,
 } from 'node:tls';
+import type { SslNegotiation } from '../config.js';
 import { SqlState } from '../protocol/codes.js';
 import { sslRequest } from '../protocol/messages.js';
 import { ConnectionFailure, type Dialer, type UpstreamConnection } from '../proxy/ports.js';
@@ -16,6 +17,8 @@ export interface DialerOptions {
   readonly servername: string | undefined;
   /** Name the certificate must carry; undefined verifies the chain only. */
   readonly certificateName: string | undefined;
+  /** TLS at once (`direct`, ALPN "postgresql") or after an SSLRequest (`postgres`). */
+  readonly sslNegotiation: SslNegotiation;
   /** Trusted CAs (PEM); undefined means Node's default store. */
   readonly ca: readonly string[] | undefined;
   /** Deadline for the whole dial: resolve, TCP, SSLRequest and TLS. */
@@ -28,7 +31,13 @@ const KEEPALIVE_DELAY_MS = 30_000;
 const SSL_ACCEPTED = 0x53; // 'S'
 const SSL_REFUSED = 0x4e; // 'N'
 
-/** Creates a Dialer that connects over TCP, sends SSLRequest, requires 'S' and completes TLS 1.2+. */
+/** ALPN protocol PostgreSQL 17 and DSQL require on a direct TLS connection (and accept after an SSLRequest). */
+export const POSTGRES_ALPN = ['postgresql'];
+
+/**
+ * Creates a Dialer that connects over TCP and completes TLS 1.2+, either directly or after an
+ * SSLRequest answered by exactly 'S'.
+ */
 export function createDialer(options: DialerOptions): Dialer {
   const resolve = options.resolve ?? defaultResolve;
   const target = `${options.host}:${options.port}`;
@@ -45,7 +54,8 @@ export function createDialer(options: DialerOptions): Dialer {
       const { socket, address } = await connectAny(addresses, options.port, deadline, target, seconds);
       const remoteAddress = `${address}:${options.port}`;
       try {
-        await negotiateSsl(socket, deadline, target, seconds);
+        // Direct TLS skips the SSLRequest round trip: the ClientHello is the first thing sent.
+        if (options.sslNegotiation === 'postgres') await negotiateSsl(socket, deadline, target, seconds);
         const secure = await startTls(socket, options, secureContext, sessions, deadline, target, seconds);
         return { socket: secure, remoteAddress };
       } catch (error) {
@@ -185,6 +195,7 @@ function startTls(
       servername: options.servername,
       secureContext,
       rejectUnauthorized: true,
+      ALPNProtocols: POSTGRES_ALPN,
       ...(sessions.latest ? { session: sessions.latest } : {}),
       checkServerIdentity: (_host: string, cert: PeerCertificate) =>
         options.certificateName === undefined ? undefined : checkServerIdentity(options.certificateName, cert),
@@ -193,7 +204,9 @@ function startTls(
       secure.destroy();
       reject(new ConnectionFailure(SqlState.unableToConnect,
         `could not connect to ${target} within ${seconds} s: the TLS handshake did not complete`,
-        'The endpoint accepted the SSL request but stalled in the TLS handshake: check network MTU and any TLS-inspecting middlebox.'));
+        `The endpoint accepted TCP${options.sslNegotiation === 'postgres' ? ' and the SSL request' : ''} but stalled in the TLS handshake: `
+        + 'check network MTU and any TLS-inspecting middlebox.'
+        + (options.sslNegotiation === 'direct' ? ' If the server does not accept direct TLS, use --ssl-negotiation postgres.' : '')));
     }, Math.max(0, deadline - Date.now()));
     // Keep a session only from a connection whose certificate passed: with TLS 1.2 the session can
     // arrive before the verification outcome, so hold it until secureConnect.
@@ -207,12 +220,13 @@ function startTls(
       secure.removeAllListeners('error');
       resolve(secure);
     });
-    secure.once('error', (error: NodeJS.ErrnoException) => {
+    secure.once('error', (error: NodeJS.ErrnoException & { library?: string; reason?: string }) => {
       clearTimeout(timer);
       secure.destroy();
+      // An OpenSSL error's message carries its error-queue dump and source paths; its reason is the readable part.
       reject(new ConnectionFailure(SqlState.unableToConnect,
-        `TLS with ${target} failed: ${error.message}${error.code ? ` (${error.code})` : ''}`,
-        tlsFailureHint(options.certificateName), { cause: error }));
+        `TLS with ${target} failed: ${(error.library && error.reason) || error.message}${error.code ? ` (${error.code})` : ''}`,
+        tlsFailureHint(options.certificateName, options.sslNegotiation, error), { cause: error }));
     });
   });
 }

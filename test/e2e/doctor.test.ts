@@ -56,15 +56,18 @@ describe('dsql-proxy doctor', () => {
     expect(byId(results, 'login').status).toBe('skip');
   });
 
-  it('an endpoint that accepts but never answers: TLS fails within the timeout, certificates and login are skipped', async () => {
+  it.each([
+    ['postgres', /SSL request got no answer/, /not answering like DSQL/],
+    ['direct', /TLS handshake did not complete/, /not answering like DSQL.*--ssl-negotiation postgres/],
+  ] as const)('an endpoint that accepts but never answers (--ssl-negotiation %s): TLS fails within the timeout, certificates and login are skipped', async (sslNegotiation, value, remedy) => {
     const held: Socket[] = [];
     const silent: Server = createServer((s) => { held.push(s); });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     try {
-      const results = await doctor({ endpoint: `${VPCE_NAME}:${(silent.address() as { port: number }).port}` });
+      const results = await doctor({ endpoint: `${VPCE_NAME}:${(silent.address() as { port: number }).port}`, sslNegotiation });
       expect(failed(results)).toEqual(['tls']);
-      expect(byId(results, 'tls').value).toMatch(/SSL request got no answer/);
-      expect(byId(results, 'tls').remedy).toMatch(/not answering like DSQL/);
+      expect(byId(results, 'tls').value).toMatch(value);
+      expect(byId(results, 'tls').remedy).toMatch(remedy);
       expect(['cert-sni', 'cert-chain', 'login'].map((id) => byId(results, id).status)).toEqual(['skip', 'skip', 'skip']);
     } finally {
       for (const s of held) s.destroy();

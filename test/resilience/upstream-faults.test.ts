@@ -9,7 +9,10 @@ import { issueServerCert } from '../support/certs.js';
 const ca = makeCa();
 const names = [`*.${SERVICE_ID}.${REGION}.on.aws`, `*.dsql.${REGION}.on.aws`];
 let emulator: DsqlEmulator;
+/** Opens TLS directly (the default). */
 let proxy: TestProxy;
+/** Sends an SSLRequest first (--ssl-negotiation postgres). */
+let viaSslRequest: TestProxy;
 
 function emulatorWith(identity = issueServerCert(ca, names)): DsqlEmulator {
   return new DsqlEmulator({
@@ -22,39 +25,47 @@ beforeAll(async () => {
   emulator = emulatorWith();
   await emulator.start();
   proxy = await startTestProxy(emulator.port, ca, { connectTimeout: 1 });
+  viaSslRequest = await startTestProxy(emulator.port, ca, { connectTimeout: 1, sslNegotiation: 'postgres' });
 });
 afterAll(async () => {
   await proxy?.proxy.close();
+  await viaSslRequest?.proxy.close();
   await emulator?.stop();
   expectNoSecrets(proxy.logs.text);
+  expectNoSecrets(viaSslRequest.logs.text);
 });
 
 /** The proxy serves a good client right after the fault (same proxy, fault cleared). */
-async function stillServes(): Promise<void> {
+async function stillServes(via: TestProxy): Promise<void> {
   emulator.fault = undefined;
-  const client = await pgClient(proxy.port);
+  const client = await pgClient(via.port);
   const { rows } = await client.query<{ ok: number }>('select 1 as ok');
   expect(rows).toEqual([{ ok: 1 }]);
   await client.end();
 }
 
 describe('upstream faults before the relay: the client gets a FATAL it can act on, promptly', () => {
-  it.each<[string, EmulatorFault, string, RegExp]>([
-    ['accepts then closes', { kind: 'close-on-accept' }, '08001', /closed the connection before answering the SSL request|ECONNRESET/],
-    ['never answers the SSL request', { kind: 'ignore-ssl-request' }, '08001', /within 1 s: TCP connected but the SSL request got no answer/],
-    ['answers N to the SSL request', { kind: 'refuse-tls' }, '08001', /refused TLS \(answered N to the SSL request\)/],
-    ['stalls in the TLS handshake', { kind: 'stall-tls' }, '08001', /within 1 s: the TLS handshake did not complete/],
-    ['sends garbage instead of an authentication request', { kind: 'garbage-auth' }, '08P01', /invalid message length/],
-  ])('%s', async (_name, fault, sqlstate, message) => {
+  it.each<[string, 'direct' | 'postgres', EmulatorFault, string, RegExp, RegExp | undefined]>([
+    ['accepts then closes (SSL request)', 'postgres', { kind: 'close-on-accept' }, '08001', /closed the connection before answering the SSL request|ECONNRESET/, undefined],
+    ['accepts then closes (direct TLS)', 'direct', { kind: 'close-on-accept' }, '08001', /TLS with .* failed|ECONNRESET/, /--ssl-negotiation postgres/],
+    ['never answers the SSL request', 'postgres', { kind: 'ignore-ssl-request' }, '08001', /within 1 s: TCP connected but the SSL request got no answer/, undefined],
+    ['answers N to the SSL request', 'postgres', { kind: 'refuse-tls' }, '08001', /refused TLS \(answered N to the SSL request\)/, undefined],
+    ['stalls in the TLS handshake (SSL request)', 'postgres', { kind: 'stall-tls' }, '08001', /within 1 s: the TLS handshake did not complete/, /and the SSL request/],
+    ['stalls in the TLS handshake (direct TLS)', 'direct', { kind: 'stall-tls' }, '08001', /within 1 s: the TLS handshake did not complete/, /--ssl-negotiation postgres/],
+    ['answers direct TLS like a server before PostgreSQL 17', 'direct', { kind: 'no-direct-tls' }, '08001', /TLS with .* failed: wrong version number \(ERR_SSL_WRONG_VERSION_NUMBER\)$/, /--ssl-negotiation postgres/],
+    ['sends garbage instead of an authentication request', 'direct', { kind: 'garbage-auth' }, '08P01', /invalid message length/, undefined],
+  ])('%s', async (_name, negotiation, fault, sqlstate, message, hint) => {
+    const via = negotiation === 'direct' ? proxy : viaSslRequest;
     emulator.fault = fault;
     const started = Date.now();
-    const error = await connectError(proxy.port);
+    const error = await connectError(via.port);
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(error.code).toBe(sqlstate);
     expect(error.message).toMatch(message);
-    const line = proxy.logs.withMessage('connection failed before relay').at(-1)!;
+    if (hint) expect(error.hint).toMatch(hint);
+    const line = via.logs.withMessage('connection failed before relay').at(-1)!;
     expect(line).toMatchObject({ level: 40, sqlstate });
-    await stillServes();
+    await stillServes(via);
   });
 
   it.each([
@@ -88,7 +99,7 @@ describe('upstream faults during the relay: the client sees the end promptly', (
     expect(Date.now() - started).toBeLessThan(2_000);
     await new Promise((r) => setTimeout(r, 100));
     expect(proxy.logs.withMessage('connection closed').at(-1)).toMatchObject({ outcome: 'relayed', closedBy: 'server' });
-    await stillServes();
+    await stillServes(proxy);
   });
 
   it('a connection dropped in the middle of a result ends the client\'s query promptly', async () => {
@@ -97,6 +108,6 @@ describe('upstream faults during the relay: the client sees the end promptly', (
     const started = Date.now();
     await expect(client.query("select repeat('x', 1000) from generate_series(1, 10000)")).rejects.toThrow(/Connection terminated/);
     expect(Date.now() - started).toBeLessThan(2_000);
-    await stillServes();
+    await stillServes(proxy);
   });
 });

@@ -13,14 +13,21 @@ import { TokenRejected, verifyToken } from './sigv4.js';
 
 /**
  * A stand-in for an Aurora DSQL PrivateLink connection endpoint, in front of a real PostgreSQL.
- * It insists on what DSQL insists on: SSLRequest then TLS with SNI, a cluster named by SNI or by
+ * It insists on what DSQL insists on: TLS with SNI (after an SSLRequest, or direct with ALPN "postgresql"), a cluster named by SNI or by
  * `amzn-cluster-id` (and not two different ones), AuthenticationCleartextPassword answered by a SigV4
  * token it verifies itself. Then it relays to PostgreSQL with the cluster option removed.
  */
 
+/** First byte of a TLS handshake record: a ClientHello sent without an SSLRequest (direct TLS). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
 /** What the emulator saw on one connection, for assertions. */
 export interface EmulatorRecord {
   sni?: string | undefined;
+  /** True when the client opened TLS directly (PostgreSQL 17 style) instead of after an SSLRequest. */
+  directTls?: boolean;
+  /** The ALPN protocol negotiated, if any. */
+  alpn?: string | undefined;
   /** `options` exactly as received. */
   options?: string | undefined;
   clusterId?: string;
@@ -67,6 +74,8 @@ export type EmulatorFault =
   | { readonly kind: 'ignore-ssl-request' }
   | { readonly kind: 'refuse-tls' }
   | { readonly kind: 'stall-tls' }
+  /** Answers a direct TLS ClientHello as a pre-17 PostgreSQL would: a plaintext FATAL about the startup packet. */
+  | { readonly kind: 'no-direct-tls' }
   | { readonly kind: 'garbage-auth' }
   /** Relays normally, then sends FATAL 57P01 and closes after `ms` (DSQL's 60-minute limit, shortened). */
   | { readonly kind: 'terminate-after'; readonly ms: number }
@@ -124,6 +133,20 @@ export class DsqlEmulator {
     if (fault?.kind === 'close-on-accept') { raw.destroy(); return; }
     const framer = new Framer('startup');
     const onData = (chunk: Buffer): void => {
+      if (framer.pending === 0 && chunk[0] === TLS_HANDSHAKE_RECORD) {
+        raw.off('data', onData);
+        if (fault?.kind === 'no-direct-tls') {
+          record.rejection = 'direct TLS not supported';
+          raw.end(errorResponse({ severity: 'FATAL', code: '08P01', message: 'invalid length of startup packet' }));
+          return;
+        }
+        raw.pause();
+        raw.unshift(chunk);
+        if (fault?.kind === 'stall-tls') { raw.resume(); return; }
+        record.directTls = true;
+        this.startTls(raw, record, fault);
+        return;
+      }
       framer.push(chunk);
       let packet: Buffer | undefined;
       try { packet = framer.next(); } catch { raw.destroy(); return; }
@@ -138,17 +161,28 @@ export class DsqlEmulator {
       }
       raw.write('S');
       if (fault?.kind === 'stall-tls') { raw.resume(); return; } // reads the ClientHello, never answers
-      const tls = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext });
-      this.track(tls);
-      tls.once('secure', () => {
-        record.sni = tls.servername || undefined;
-        void this.serve(tls, record, fault).catch((error: unknown) => {
-          record.rejection ??= String(error);
-          tls.destroy();
-        });
-      });
+      this.startTls(raw, record, fault);
     };
     raw.on('data', onData);
+  }
+
+  private startTls(raw: Socket, record: EmulatorRecord, fault: EmulatorFault | undefined): void {
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext, ALPNProtocols: ['postgresql'] });
+    this.track(tls);
+    tls.once('secure', () => {
+      record.sni = tls.servername || undefined;
+      record.alpn = tls.alpnProtocol || undefined;
+      // PostgreSQL 17 (and DSQL) refuse a direct TLS connection that did not negotiate ALPN "postgresql".
+      if (record.directTls && record.alpn !== 'postgresql') {
+        record.rejection = 'direct TLS without ALPN postgresql';
+        tls.destroy();
+        return;
+      }
+      void this.serve(tls, record, fault).catch((error: unknown) => {
+        record.rejection ??= String(error);
+        tls.destroy();
+      });
+    });
   }
 
   private async serve(tls: TLSSocket, record: EmulatorRecord, fault: EmulatorFault | undefined): Promise<void> {
