@@ -15,12 +15,28 @@ export class ConnectionFailure extends Error {
   }
 }
 
-/** An upstream connection that has completed SSLRequest and the TLS handshake. */
+/** An upstream connection that has completed the TLS handshake. */
 export interface UpstreamConnection {
   /** The encrypted stream to the server. */
   readonly socket: Duplex;
   /** `address:port` actually connected to, for logs. */
   readonly remoteAddress: string;
+  /** The socket's reads without a per-read allocation, where the dialer can offer them. */
+  readonly chunks?: ChunkSource;
+}
+
+/**
+ * What a socket reads, handed over in one reused buffer instead of a new Buffer per read. Until `attach`,
+ * reads go into the socket's stream as usual (copied), so handshake code can use `data` events.
+ */
+export interface ChunkSource {
+  /**
+   * From now on, gives every chunk read to `sink` instead of the stream. A chunk is valid only during the
+   * call unless `retainLast` is called; `sink` returns false to stop reading until the socket is resumed.
+   */
+  attach(sink: (chunk: Buffer) => boolean): void;
+  /** The chunk just delivered is still referenced (e.g. by a pending write): read the next into a new buffer. */
+  retainLast(): void;
 }
 
 /** Opens upstream connections; rejects with ConnectionFailure. */

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { ChunkSource } from './ports.js';
 
 /** Which side ended the relay first. */
 export type ClosedBy = 'client' | 'server';
@@ -22,8 +23,9 @@ const FLUSH_GRACE_MS = 5_000;
  * Backpressure: a source is paused while its destination's buffer is full.
  * Half-close: a side's end is passed on as an end to the other side.
  * Teardown: when one side closes, the other is ended, given a grace period to flush, then destroyed.
+ * `serverChunks`, when the server socket offers it, carries server data without a Buffer per read.
  */
-export function relay(client: Duplex, server: Duplex, done: (result: RelayResult) => void): void {
+export function relay(client: Duplex, server: Duplex, done: (result: RelayResult) => void, serverChunks?: ChunkSource): void {
   let bytesFromClient = 0;
   let bytesToClient = 0;
   let closedBy: ClosedBy | undefined;
@@ -58,7 +60,8 @@ export function relay(client: Duplex, server: Duplex, done: (result: RelayResult
   const onError = (error: Error): void => { firstError ??= error; };
 
   pump(client, server, (n) => { bytesFromClient += n; });
-  pump(server, client, (n) => { bytesToClient += n; });
+  if (serverChunks) pumpChunks(server, serverChunks, client, (n) => { bytesToClient += n; });
+  else pump(server, client, (n) => { bytesToClient += n; });
   client.on('error', onError).once('close', onClose('client', client, server));
   server.on('error', onError).once('close', onClose('server', server, client));
   // A side that ended before the relay began (a client that sent its startup and FIN together) has already
@@ -68,3 +71,24 @@ export function relay(client: Duplex, server: Duplex, done: (result: RelayResult
   client.resume();
   server.resume();
 }
+
+/**
+ * Like a 'data' pump, for a source that reads into a reused buffer: a chunk the sink could not write at once
+ * stays referenced by the pending write, so the source is told to read the next one into a new buffer.
+ */
+function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n: number) => void): void {
+  // Whatever the handshake left in the stream goes first, in order.
+  for (let chunk = source.read() as Buffer | null; chunk !== null; chunk = source.read() as Buffer | null) {
+    count(chunk.length);
+    sink.write(chunk);
+  }
+  chunks.attach((chunk) => {
+    count(chunk.length);
+    const more = sink.write(chunk);
+    if (sink.writableLength > 0) chunks.retainLast();
+    return more;
+  });
+  sink.on('drain', () => source.resume());
+  source.on('end', () => sink.end());
+}
+

@@ -158,7 +158,7 @@ async function authenticateAndRelay(
     bytesToClient: result.bytesToClient,
     closedBy: result.closedBy,
     ...(result.error ? { error: result.error.message } : {}),
-  }));
+  }), upstream.chunks);
 }
 
 function toFailure(error: unknown): ConnectionFailure {

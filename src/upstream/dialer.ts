@@ -1,12 +1,14 @@
 import { lookup } from 'node:dns/promises';
-import { isIP, Socket } from 'node:net';
+import { isIP, Socket, type OnReadOpts } from 'node:net';
 import {
-  checkServerIdentity, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket,
+  checkServerIdentity, connect as tlsConnect, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext,
+  type TLSSocket,
 } from 'node:tls';
 import type { SslNegotiation } from '../config.js';
 import { SqlState } from '../protocol/codes.js';
 import { sslRequest } from '../protocol/messages.js';
 import { ConnectionFailure, type Dialer, type UpstreamConnection } from '../proxy/ports.js';
+import { ReusedBufferReader } from './chunk-reader.js';
 import { tlsFailureHint } from './hints.js';
 
 /** Everything the dialer needs to reach the endpoint and verify it. */
@@ -47,23 +49,57 @@ export function createDialer(options: DialerOptions): Dialer {
   // handshake. Node verifies the certificate only on full handshakes; a session exists only after one passed.
   const sessions = { latest: undefined as Buffer | undefined };
 
+  const handshake: Handshake = { options, secureContext, sessions, target, seconds };
+
   return {
     async dial(): Promise<UpstreamConnection> {
       const deadline = Date.now() + options.timeoutMs;
       const addresses = await resolveAddresses(options.host, resolve, options.timeoutMs);
-      const { socket, address } = await connectAny(addresses, options.port, deadline, target, seconds);
-      const remoteAddress = `${address}:${options.port}`;
-      try {
-        // Direct TLS skips the SSLRequest round trip: the ClientHello is the first thing sent.
-        if (options.sslNegotiation === 'postgres') await negotiateSsl(socket, deadline, target, seconds);
-        const secure = await startTls(socket, options, secureContext, sessions, deadline, target, seconds);
-        return { socket: secure, remoteAddress };
-      } catch (error) {
-        socket.destroy();
-        throw error;
-      }
+      // Direct TLS skips the SSLRequest round trip: the ClientHello is the first thing sent.
+      const attempt = options.sslNegotiation === 'direct' ? dialDirect : dialAfterSslRequest;
+      return connectAny(addresses, options.port, deadline, target, seconds, (address, budgetMs) =>
+        attempt(address, budgetMs, deadline, handshake));
     },
   };
+}
+
+/** What completing a TLS handshake with the endpoint needs, fixed per dialer. */
+interface Handshake {
+  readonly options: DialerOptions;
+  readonly secureContext: SecureContext;
+  /** The newest verified session, replaced as connections receive new ones. */
+  readonly sessions: { latest: Buffer | undefined };
+  readonly target: string;
+  readonly seconds: number;
+}
+
+/**
+ * TCP, then TLS at once on a socket tls.connect creates itself: only such a socket can read into a reused
+ * buffer (`onread`), which the relay uses to pass server data on without a per-read allocation.
+ */
+async function dialDirect(address: string, budgetMs: number, deadline: number, handshake: Handshake): Promise<UpstreamConnection> {
+  const port = handshake.options.port;
+  const reader = new ReusedBufferReader();
+  // tls.connect documents `onread` (honoured when it creates the socket itself); @types/node 20 does not declare it.
+  const connectOptions: ConnectionOptions & { onread: OnReadOpts } = { ...tlsOptions(handshake), host: address, port, onread: reader.onread };
+  const secure = tlsConnect(connectOptions);
+  reader.bind(secure);
+  await tcpConnected(secure, budgetMs);
+  return { socket: await completeHandshake(secure, deadline, handshake), remoteAddress: `${address}:${port}`, chunks: reader };
+}
+
+/** TCP, an SSLRequest answered by 'S', then TLS over that socket. */
+async function dialAfterSslRequest(address: string, budgetMs: number, deadline: number, handshake: Handshake): Promise<UpstreamConnection> {
+  const port = handshake.options.port;
+  const socket = await connectTcp(address, port, budgetMs);
+  try {
+    await negotiateSsl(socket, deadline, handshake.target, handshake.seconds);
+    const secure = tlsConnect({ ...tlsOptions(handshake), socket });
+    return { socket: await completeHandshake(secure, deadline, handshake), remoteAddress: `${address}:${port}` };
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
 }
 
 /**
@@ -104,9 +140,12 @@ export async function resolveAddresses(host: string, resolve: (h: string) => Pro
   }
 }
 
-interface TcpOutcome { socket: Socket; address: string }
-
-async function connectAny(addresses: string[], port: number, deadline: number, target: string, seconds: number): Promise<TcpOutcome> {
+/**
+ * Tries each address in turn until one connects. `attempt` rejects with a socket error (code) when TCP
+ * failed, so the next address gets a turn, and with a ConnectionFailure for anything after TCP, which ends the dial.
+ */
+async function connectAny<T>(addresses: string[], port: number, deadline: number, target: string, seconds: number,
+  attempt: (address: string, budgetMs: number) => Promise<T>): Promise<T> {
   const failures: string[] = [];
   let allTimedOut = true;
   for (let i = 0; i < addresses.length; i++) {
@@ -114,8 +153,9 @@ async function connectAny(addresses: string[], port: number, deadline: number, t
     // Share what time is left among the addresses not yet tried, so each gets a turn.
     const budget = Math.max(0, deadline - Date.now()) / (addresses.length - i);
     try {
-      return { socket: await connectTcp(address, port, budget), address };
+      return await attempt(address, budget);
     } catch (error) {
+      if (error instanceof ConnectionFailure) throw error;
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
       if (code !== 'ETIMEDOUT') allTimedOut = false;
       failures.push(`${address}: ${code === 'ETIMEDOUT' ? 'timed out' : code}`);
@@ -135,22 +175,32 @@ async function connectAny(addresses: string[], port: number, deadline: number, t
 }
 
 /** One TCP connection with no-delay and keep-alive; rejects with the socket error or code ETIMEDOUT. */
-export function connectTcp(address: string, port: number, timeoutMs: number): Promise<Socket> {
+export async function connectTcp(address: string, port: number, timeoutMs: number): Promise<Socket> {
+  const socket = new Socket();
+  socket.connect({ host: address, port });
+  await tcpConnected(socket, timeoutMs);
+  return socket;
+}
+
+/**
+ * Resolves once `socket` (connecting) has connected, with no-delay and keep-alive set; otherwise destroys it
+ * and rejects with the socket error or code ETIMEDOUT.
+ */
+function tcpConnected(socket: Socket, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = new Socket();
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
-    socket.once('error', (error) => { clearTimeout(timer); socket.destroy(); reject(error); });
+    const onError = (error: Error): void => { clearTimeout(timer); socket.destroy(); reject(error); };
+    socket.once('error', onError);
     socket.once('connect', () => {
       clearTimeout(timer);
-      socket.removeAllListeners('error');
+      socket.off('error', onError);
       socket.setNoDelay(true);
       socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
-      resolve(socket);
+      resolve();
     });
-    socket.connect({ host: address, port });
   });
 }
 
@@ -185,21 +235,24 @@ export function negotiateSsl(socket: Socket, deadline: number, target: string, s
   });
 }
 
-function startTls(
-  socket: Socket, options: DialerOptions, secureContext: SecureContext, sessions: { latest: Buffer | undefined },
-  deadline: number, target: string, seconds: number,
-): Promise<TLSSocket> {
+/** tls.connect options shared by both negotiations: SNI, the prepared context, ALPN, the last session, the name check. */
+function tlsOptions(handshake: Handshake): ConnectionOptions {
+  const { options, secureContext, sessions } = handshake;
+  return {
+    servername: options.servername,
+    secureContext,
+    rejectUnauthorized: true,
+    ALPNProtocols: POSTGRES_ALPN,
+    ...(sessions.latest ? { session: sessions.latest } : {}),
+    checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+      options.certificateName === undefined ? undefined : checkServerIdentity(options.certificateName, cert),
+  };
+}
+
+/** Waits for `secure` to finish its handshake by the deadline; keeps the session it yields; rejects with a ConnectionFailure. */
+function completeHandshake(secure: TLSSocket, deadline: number, handshake: Handshake): Promise<TLSSocket> {
+  const { options, sessions, target, seconds } = handshake;
   return new Promise((resolve, reject) => {
-    const secure = tlsConnect({
-      socket,
-      servername: options.servername,
-      secureContext,
-      rejectUnauthorized: true,
-      ALPNProtocols: POSTGRES_ALPN,
-      ...(sessions.latest ? { session: sessions.latest } : {}),
-      checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-        options.certificateName === undefined ? undefined : checkServerIdentity(options.certificateName, cert),
-    });
     const timer = setTimeout(() => {
       secure.destroy();
       reject(new ConnectionFailure(SqlState.unableToConnect,
