@@ -1,19 +1,24 @@
 import type { Readable } from 'node:stream';
 import type { ChunkSource } from '../proxy/ports.js';
 
-/**
- * Size of the reused read buffer. TLS delivers at most one 16 KiB record per read; the rest is headroom for
- * plain sockets, whose reads can return whatever the kernel holds.
- */
-const READ_BUFFER_BYTES = 64 * 1024;
+/** Size of a read buffer: one TLS record's plaintext at most, so one decrypted record per read. */
+const READ_BUFFER_BYTES = 16 * 1024;
 
 /**
- * A socket's `onread` option backed by one buffer that is reused while no write still references it.
- * Node otherwise allocates a Buffer for every read, which under bulk transfers (COPY) costs malloc/free
- * per chunk and frequent full garbage collections driven by the external memory those buffers hold.
+ * Where every reader reads until it has its own buffer. Sharing it is safe because a chunk read into it is
+ * copied before the read callback returns, and reads (one socket at a time, on this thread) never interleave.
+ */
+const sharedBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+
+/**
+ * A socket's `onread` option that reads into a reused buffer instead of a new Buffer per read: Node's default
+ * allocation costs malloc/free per chunk and, under bulk transfers (COPY), frequent full garbage collections
+ * driven by the external memory those buffers hold. Until `attach`, chunks are copied into the socket's stream
+ * from one shared buffer; once attached, the reader takes its own buffer at its first read (so an idle session
+ * holds none) and replaces it only while a write still references the last chunk.
  */
 export class ReusedBufferReader implements ChunkSource {
-  private buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  private own: Buffer | undefined;
   private retained = false;
   private sink: ((chunk: Buffer) => boolean) | undefined;
   private stream: Readable | undefined;
@@ -38,17 +43,21 @@ export class ReusedBufferReader implements ChunkSource {
   }
 
   private nextBuffer(): Buffer {
-    if (this.retained) {
+    if (!this.sink) return sharedBuffer;
+    if (this.retained || !this.own) {
       this.retained = false;
-      this.buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      this.own = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
     }
-    return this.buffer;
+    return this.own;
   }
 
   private deliver(bytes: number, buffer: Buffer): boolean {
     const chunk = buffer.subarray(0, bytes);
-    if (this.sink) return this.sink(chunk);
-    // Before attach: behave like an ordinary socket, whose chunks outlive the read.
-    return this.stream!.push(Buffer.from(chunk));
+    if (buffer === sharedBuffer) {
+      // Read before the reader had its own buffer: the chunk must not outlive this call.
+      const copy = Buffer.from(chunk);
+      return this.sink ? this.sink(copy) : this.stream!.push(copy);
+    }
+    return this.sink!(chunk);
   }
 }
