@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { BatchWriter } from './batch-writer.js';
 import type { ChunkSource } from './ports.js';
 
 /** Which side ended the relay first. */
@@ -82,13 +83,13 @@ function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n
     count(chunk.length);
     sink.write(chunk);
   }
+  const writer = new BatchWriter(sink, () => source.pause());
+  const retained = (): void => chunks.retainLast();
   chunks.attach((chunk) => {
     count(chunk.length);
-    const more = sink.write(chunk);
-    if (sink.writableLength > 0) chunks.retainLast();
-    return more;
+    return writer.write(chunk, retained);
   });
   sink.on('drain', () => source.resume());
-  source.on('end', () => sink.end());
+  source.on('end', () => { writer.flush(); sink.end(); });
 }
 
