@@ -24,8 +24,6 @@ export interface BenchPath {
   readonly name: 'direct' | 'dsql-proxy' | 'pgbouncer';
   /** The process in the middle, whose CPU and memory are measured (none for direct). */
   readonly pid: number | undefined;
-  /** The middle process's recent output, where it has one. */
-  readonly output?: () => string;
   target(): Promise<Target>;
   stop(): Promise<void>;
 }
@@ -57,7 +55,6 @@ export async function proxyPath(cluster: BenchCluster, extraArgs: readonly strin
   return {
     name: 'dsql-proxy',
     pid: proc.pid,
-    output: () => proc.output(),
     target: async () => ({ conninfo: `host=127.0.0.1 port=${port} user=admin dbname=postgres sslmode=disable`, env: {} }),
     stop: () => proc.stop(),
   };
