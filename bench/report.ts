@@ -8,6 +8,8 @@ export interface PathFigures {
 export interface BenchResults {
   meta: Record<string, string | number>;
   paths: Record<string, PathFigures>;
+  /** CPU per transaction (µs) of the bare Node relay (no TLS, no login) in each round. */
+  nodeFloor?: { user: number; system: number }[];
 }
 
 /** Metric keys, in report order, with their label and unit. */
@@ -96,6 +98,13 @@ export function markdown(r: BenchResults): string {
       const m = r.paths[p]!.memory.find((x) => x.sessions === n);
       return m ? `${(m.rssBytes / 1048576).toFixed(0)} MiB | ${(m.bytesPerSession / 1024).toFixed(1)} KiB` : '– | –';
     }).join(' | ') + ' |');
+  }
+  const floor = r.nodeFloor ?? [];
+  if (floor.length > 0) {
+    const total = floor.map((f) => f.user + f.system);
+    lines.push('', `Node floor: the same relay between two plain sockets (no TLS, no login), pgbench -S with 8 clients straight to `
+      + `PostgreSQL, costs ${cell(total, 1)} µs of CPU per transaction (user ${cell(floor.map((f) => f.user), 1)}, `
+      + `kernel ${cell(floor.map((f) => f.system), 1)}).`);
   }
   lines.push('', '| target | measured | met |', '|---|---|---|',
     ...verdicts(r).map((v) => `| ${v.target} | ${v.measured} | ${v.met === undefined ? '–' : v.met ? 'yes' : 'no'} |`));

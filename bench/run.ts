@@ -4,12 +4,12 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueServerCert, makeCa } from '../test/support/certs.js';
 import { DsqlEmulator } from '../test/support/emulator.js';
-import { findPostgresBinDir, startPostgres, stopPostgres } from '../test/support/postgres.js';
+import { findPostgresBinDir, freePort, startPostgres, stopPostgres } from '../test/support/postgres.js';
 import { copyIn, copyOut, makeCopyFile } from './copy.js';
 import { IdleSessions } from './idle.js';
 import { directPath, pgbouncerPath, pgbouncerVersion, proxyPath, type BenchCluster, type BenchPath } from './paths.js';
 import { percentile, pgbench, run } from './pgbench.js';
-import { cpuTimes, rssBytes, startProcess } from './processes.js';
+import { cpuTimes, rssBytes, startProcess, type CpuTimes } from './processes.js';
 import { markdown, type BenchResults, type PathFigures } from './report.js';
 
 /**
@@ -53,6 +53,7 @@ async function main(): Promise<void> {
   else log('pgbouncer not installed: its column is skipped (Debian: apt-get install -y pgbouncer)');
 
   const figures: Record<string, PathFigures> = Object.fromEntries(paths.map((p) => [p.name, { samples: {}, memory: [] }]));
+  const floor: CpuTimes[] = [];
   const record = (path: BenchPath, key: string, value: number): void => {
     (figures[path.name]!.samples[key] ??= []).push(value);
   };
@@ -95,6 +96,21 @@ async function main(): Promise<void> {
     }
   }
   if (existsSync(copyFile)) rmSync(copyFile);
+
+  // The Node floor: the same relay without TLS or login, pgbench straight through it to PostgreSQL.
+  if (wanted('select')) {
+    const port = await freePort();
+    const plain = await startProcess(process.execPath, [new URL('./plain-relay.js', import.meta.url).pathname, String(port), String(pg.port)], /listening/);
+    const target = { conninfo: `host=127.0.0.1 port=${port} user=admin dbname=postgres sslmode=disable`, env: {} };
+    for (let round = 0; round < settings.rounds; round++) {
+      const before = cpuTimes(plain.pid);
+      const result = await pgbench(target, { clients: 8, seconds: settings.seconds });
+      const after = cpuTimes(plain.pid);
+      floor.push({ user: (after.user - before.user) / result.transactions, system: (after.system - before.system) / result.transactions });
+      log(`round ${round + 1} plain Node relay -S 8 clients: ${result.tps.toFixed(0)} tps`);
+    }
+    await plain.stop();
+  }
   for (const path of paths) await path.stop();
   await emulator.stop();
 
@@ -164,6 +180,7 @@ async function main(): Promise<void> {
       maxSessions: Math.floor(maxSessions),
     },
     paths: figures,
+    nodeFloor: floor,
   };
   const report = markdown(results);
   process.stdout.write(report);
