@@ -8,6 +8,7 @@ import { FrameStream } from '../proxy/frame-stream.js';
 import { ConnectionFailure, type Dialer, type TokenProvider } from '../proxy/ports.js';
 import type { SslNegotiation } from '../config.js';
 import { connectTcp, negotiateSsl, POSTGRES_ALPN } from '../upstream/dialer.js';
+import { silentEndpointHint, tlsErrorText, tlsFailureHint } from '../upstream/hints.js';
 
 /** What one TLS handshake with the endpoint showed, verification done by hand so both routes can be judged. */
 export interface TlsInspection {
@@ -42,11 +43,15 @@ export async function inspectTls(
       const timer = setTimeout(() => {
         secure.destroy();
         reject(new ConnectionFailure(SqlState.unableToConnect, `TLS handshake did not complete within ${timeoutMs / 1000} s`,
-          `Something accepted TCP on ${target} but is not answering like DSQL: check that --endpoint names the DSQL connection endpoint `
-          + 'and port 5432, and that no firewall or proxy in between holds the connection.'
-          + (negotiation === 'direct' ? ' If the server does not accept direct TLS, use --ssl-negotiation postgres.' : '')));
+          silentEndpointHint(target, negotiation)));
       }, Math.max(0, deadline - Date.now()));
-      secure.once('error', (error) => { clearTimeout(timer); secure.destroy(); reject(error); });
+      secure.once('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        secure.destroy();
+        // Verification is off here, so a failure is the handshake itself: say it readably, with the fallback under direct TLS.
+        reject(new ConnectionFailure(SqlState.unableToConnect, `TLS with ${target} failed: ${tlsErrorText(error)}`,
+          negotiation === 'direct' ? tlsFailureHint(undefined, negotiation, error) : undefined));
+      });
       secure.once('secureConnect', () => {
         clearTimeout(timer);
         const cert = secure.getPeerCertificate() as PeerCertificate;

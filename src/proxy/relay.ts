@@ -92,4 +92,3 @@ function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n
   sink.on('drain', () => source.resume());
   source.on('end', () => { writer.flush(); sink.end(); });
 }
-

@@ -9,7 +9,7 @@ import { SqlState } from '../protocol/codes.js';
 import { sslRequest } from '../protocol/messages.js';
 import { ConnectionFailure, type Dialer, type UpstreamConnection } from '../proxy/ports.js';
 import { ReusedBufferReader } from './chunk-reader.js';
-import { tlsFailureHint } from './hints.js';
+import { silentEndpointHint, stalledHandshakeHint, tlsErrorText, tlsFailureHint } from './hints.js';
 
 /** Everything the dialer needs to reach the endpoint and verify it. */
 export interface DialerOptions {
@@ -222,8 +222,7 @@ export function negotiateSsl(socket: Socket, deadline: number, target: string, s
     const onError = (error: Error): void => fail(`${target} failed before answering the SSL request (${(error as NodeJS.ErrnoException).code ?? error.message})`, notDsql);
     const timer = setTimeout(() => fail(
       `could not connect to ${target} within ${seconds} s: TCP connected but the SSL request got no answer`,
-      `Something accepted TCP on ${target} but is not answering like DSQL: check that --endpoint names the DSQL connection `
-      + `endpoint and port 5432, and that no firewall or proxy in between holds the connection.`,
+      silentEndpointHint(target, 'postgres'),
     ), Math.max(0, deadline - Date.now()));
     const cleanup = (): void => {
       clearTimeout(timer);
@@ -257,9 +256,7 @@ function completeHandshake(secure: TLSSocket, deadline: number, handshake: Hands
       secure.destroy();
       reject(new ConnectionFailure(SqlState.unableToConnect,
         `could not connect to ${target} within ${seconds} s: the TLS handshake did not complete`,
-        `The endpoint accepted TCP${options.sslNegotiation === 'postgres' ? ' and the SSL request' : ''} but stalled in the TLS handshake: `
-        + 'check network MTU and any TLS-inspecting middlebox.'
-        + (options.sslNegotiation === 'direct' ? ' If the server does not accept direct TLS, use --ssl-negotiation postgres.' : '')));
+        stalledHandshakeHint(options.sslNegotiation)));
     }, Math.max(0, deadline - Date.now()));
     // Keep a session only from a connection whose certificate passed: with TLS 1.2 the session can
     // arrive before the verification outcome, so hold it until secureConnect.
@@ -273,12 +270,10 @@ function completeHandshake(secure: TLSSocket, deadline: number, handshake: Hands
       secure.removeAllListeners('error');
       resolve(secure);
     });
-    secure.once('error', (error: NodeJS.ErrnoException & { library?: string; reason?: string }) => {
+    secure.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       secure.destroy();
-      // An OpenSSL error's message carries its error-queue dump and source paths; its reason is the readable part.
-      reject(new ConnectionFailure(SqlState.unableToConnect,
-        `TLS with ${target} failed: ${(error.library && error.reason) || error.message}${error.code ? ` (${error.code})` : ''}`,
+      reject(new ConnectionFailure(SqlState.unableToConnect, `TLS with ${target} failed: ${tlsErrorText(error)}`,
         tlsFailureHint(options.certificateName, options.sslNegotiation, error), { cause: error }));
     });
   });

@@ -94,6 +94,18 @@ describe('dsql-proxy doctor', () => {
     }
   });
 
+  it('a server that does not take direct TLS: the TLS check says so readably and names --ssl-negotiation postgres', async () => {
+    const old = await startEmulator({ fault: { kind: 'no-direct-tls' } });
+    try {
+      const results = await doctor({ endpoint: `${VPCE_NAME}:${old.emulator.port}`, caFile: old.ca.certFile });
+      expect(failed(results)).toEqual(['tls']);
+      expect(byId(results, 'tls').value).toMatch(/^TLS with 127\.0\.0\.1:\d+ failed: wrong version number \(ERR_SSL_WRONG_VERSION_NUMBER\)$/);
+      expect(byId(results, 'tls').remedy).toMatch(/--ssl-negotiation postgres/);
+    } finally {
+      await old.emulator.stop();
+    }
+  });
+
   it('a rejected token: only the login fails, with the IAM remedy', async () => {
     const results = await doctor({}, { credentials: async () => ({ ...TEST_CREDENTIALS, secretAccessKey: 'wrong' }) });
     expect(failed(results)).toEqual(['login']);
