@@ -30,6 +30,8 @@ export interface RawOptions {
   sslNegotiation?: string | undefined;
   caFile?: string | undefined;
   tokenHostname?: string | undefined;
+  /** Explicit name the upstream certificate must be valid for. */
+  certificateName?: string | undefined;
   tokenExpires?: number | undefined;
   profile?: string | undefined;
   listen?: string | undefined;
@@ -58,8 +60,12 @@ export interface ProxyConfig {
   readonly sslNegotiation: SslNegotiation;
   /** TLS SNI sent upstream; undefined when the endpoint is an IP on the option route. */
   readonly servername: string | undefined;
-  /** Name the server certificate must carry; undefined means the chain is verified but not the name. */
-  readonly certificateName: string | undefined;
+  /**
+   * Names of this cluster the server certificate may be valid for (at least one must match, never empty):
+   * `--certificate-name` when given; else `<id>.<service-id>.<region>.on.aws` and, on the option route,
+   * also `<id>.dsql.<region>.on.aws`.
+   */
+  readonly certificateNames: readonly string[];
   /** Hostname the IAM token is signed for. */
   readonly tokenHostname: string;
   /** Token lifetime in seconds. */
@@ -143,9 +149,16 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     throw new ConfigError('--service-identifier', `required with --route sni: it cannot be read from the endpoint "${endpoint.host}" (aws dsql get-vpc-endpoint-service-name --identifier ${clusterId}, last part of the name)`);
   }
 
-  const certificateName = route === 'sni' ? privateClusterHostname(clusterId, serviceIdentifier!, region) : undefined;
-  const servername = route === 'sni' ? certificateName : optionRouteServername(endpoint.host);
-  const tokenHostname = raw.tokenHostname?.trim() || certificateName || publicClusterHostname(clusterId, region);
+  const privateName = serviceIdentifier ? privateClusterHostname(clusterId, serviceIdentifier, region) : undefined;
+  const publicName = publicClusterHostname(clusterId, region);
+  const explicitName = raw.certificateName?.trim().toLowerCase();
+  if (explicitName !== undefined && !/^[a-z0-9*]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(explicitName)) {
+    throw new ConfigError('--certificate-name', `"${raw.certificateName}" is not a DNS name`);
+  }
+  const certificateNames = explicitName ? [explicitName]
+    : route === 'sni' ? [privateName!] : [...(privateName ? [privateName] : []), publicName];
+  const servername = route === 'sni' ? privateName : optionRouteServername(endpoint.host);
+  const tokenHostname = raw.tokenHostname?.trim() || (route === 'sni' ? privateName! : publicName);
 
   const tokenExpiresSeconds = positiveNumber(raw.tokenExpires, '--token-expires', DEFAULTS.tokenExpiresSeconds);
   if (!Number.isInteger(tokenExpiresSeconds) || tokenExpiresSeconds > MAX_TOKEN_EXPIRES_SECONDS) {
@@ -171,7 +184,7 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     injectClusterId: raw.injectClusterId ?? true,
     sslNegotiation: sslNegotiation as SslNegotiation,
     servername,
-    certificateName,
+    certificateNames: Object.freeze(certificateNames),
     tokenHostname,
     tokenExpiresSeconds,
     caFile: raw.caFile || undefined,

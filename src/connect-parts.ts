@@ -21,7 +21,7 @@ export function dialerFor(config: ProxyConfig, resolve?: (host: string) => Promi
     host: config.endpoint.host,
     port: config.endpoint.port,
     servername: config.servername,
-    certificateName: config.certificateName,
+    certificateNames: config.certificateNames,
     sslNegotiation: config.sslNegotiation,
     ca: loadTrustedCas(config.caFile),
     timeoutMs: config.connectTimeoutMs,

@@ -54,7 +54,7 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     region: config.region,
     serviceIdentifier: config.serviceIdentifier,
     servername: config.servername ?? null,
-    certificateName: config.certificateName ?? '(chain only)',
+    certificateNames: config.certificateNames,
     tokenHostname: config.tokenHostname,
     injectClusterId: config.injectClusterId,
   }, 'dsql-proxy listening');

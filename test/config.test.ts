@@ -33,7 +33,7 @@ describe('configuration from flags and environment', () => {
       injectClusterId: true,
       sslNegotiation: 'direct',
       servername: `${ID}.dsql-fnh4.us-east-1.on.aws`,
-      certificateName: `${ID}.dsql-fnh4.us-east-1.on.aws`,
+      certificateNames: [`${ID}.dsql-fnh4.us-east-1.on.aws`],
       tokenHostname: `${ID}.dsql-fnh4.us-east-1.on.aws`,
       tokenExpiresSeconds: 900,
       caFile: undefined,
@@ -49,7 +49,7 @@ describe('configuration from flags and environment', () => {
   it('uses the vpce name as SNI, verifies only the chain and signs for <id>.dsql.<region>.on.aws on the option route', async () => {
     const config = await configFrom(['--cluster-id', ID, '--endpoint', `${VPCE}:6543`, '--route', 'option']);
     expect(config).toMatchObject({
-      endpoint: { host: VPCE, port: 6543 }, servername: VPCE, certificateName: undefined,
+      endpoint: { host: VPCE, port: 6543 }, servername: VPCE, certificateNames: [`${ID}.dsql-fnh4.us-east-1.on.aws`, `${ID}.dsql.us-east-1.on.aws`],
       tokenHostname: `${ID}.dsql.us-east-1.on.aws`,
     });
   });
@@ -64,7 +64,7 @@ describe('configuration from flags and environment', () => {
     expect(config).toMatchObject({
       region: 'eu-west-1', serviceIdentifier: 'dsql-ab12', injectClusterId: false, listen: { host: '0.0.0.0', port: 6432 },
       tokenExpiresSeconds: 3600, connectTimeoutMs: 2500, logLevel: 'debug', profile: 'dev', tokenHostname: 'custom.example',
-      caFile: '/tmp/ca.pem', startupTimeoutMs: 3000, certificateName: `${ID}.dsql-ab12.eu-west-1.on.aws`,
+      caFile: '/tmp/ca.pem', startupTimeoutMs: 3000, certificateNames: [`${ID}.dsql-ab12.eu-west-1.on.aws`],
     });
   });
 

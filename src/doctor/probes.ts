@@ -50,7 +50,7 @@ export async function inspectTls(
         secure.destroy();
         // Verification is off here, so a failure is the handshake itself: say it readably, with the fallback under direct TLS.
         reject(new ConnectionFailure(SqlState.unableToConnect, `TLS with ${target} failed: ${tlsErrorText(error)}`,
-          negotiation === 'direct' ? tlsFailureHint(undefined, negotiation, error) : undefined));
+          negotiation === 'direct' ? tlsFailureHint([], negotiation, error) : undefined));
       });
       secure.once('secureConnect', () => {
         clearTimeout(timer);

@@ -21,6 +21,8 @@ export interface UpstreamConnection {
   readonly socket: Duplex;
   /** `address:port` actually connected to, for logs. */
   readonly remoteAddress: string;
+  /** The IP address actually connected to (a cancel for this session dials the same one). */
+  readonly address: string;
   /** The socket's reads without a per-read allocation, where the dialer can offer them. */
   readonly chunks?: ChunkSource;
 }
@@ -39,16 +41,27 @@ export interface ChunkSource {
   retainLast(): void;
 }
 
+/** Per-dial choices. */
+export interface DialOptions {
+  /** Dial this resolved address instead of resolving the endpoint (a cancel goes where its session went). */
+  readonly address?: string;
+  /** Aborting it stops the dial at once: sockets are destroyed and the dial rejects. */
+  readonly signal?: AbortSignal;
+}
+
 /** Opens upstream connections; rejects with ConnectionFailure. */
 export interface Dialer {
   /** Connects, negotiates TLS and returns the encrypted stream. */
-  dial(): Promise<UpstreamConnection>;
+  dial(options?: DialOptions): Promise<UpstreamConnection>;
 }
 
 /** Supplies a fresh IAM token for a database role; rejects with ConnectionFailure. */
 export interface TokenProvider {
-  /** Returns a token valid for `user` (DbConnectAdmin for `admin`, DbConnect otherwise). */
-  token(user: string): Promise<string>;
+  /**
+   * Returns a token valid for `user` (DbConnectAdmin for `admin`, DbConnect otherwise). Rejects with a
+   * ConnectionFailure when `signal` aborts first; a pending signature is never awaited past it.
+   */
+  token(user: string, signal?: AbortSignal): Promise<string>;
 }
 
 /** Monotonic time source in milliseconds, for durations. */

@@ -17,8 +17,8 @@ export interface DialerOptions {
   readonly port: number;
   /** SNI to send; undefined sends none. */
   readonly servername: string | undefined;
-  /** Name the certificate must carry; undefined verifies the chain only. */
-  readonly certificateName: string | undefined;
+  /** Names the certificate may be valid for; it must match at least one (never empty). */
+  readonly certificateNames: readonly string[];
   /** TLS at once (`direct`, ALPN "postgresql") or after an SSLRequest (`postgres`). */
   readonly sslNegotiation: SslNegotiation;
   /** Trusted CAs (PEM); undefined means Node's default store. */
@@ -85,7 +85,7 @@ async function dialDirect(address: string, budgetMs: number, deadline: number, h
   const secure = tlsConnect(connectOptions);
   reader.bind(secure);
   await tcpConnected(secure, budgetMs);
-  return { socket: await completeHandshake(secure, deadline, handshake), remoteAddress: `${address}:${port}`, chunks: reader };
+  return { socket: await completeHandshake(secure, deadline, handshake), remoteAddress: `${address}:${port}`, address, chunks: reader };
 }
 
 /** TCP, an SSLRequest answered by 'S', then TLS over that socket. */
@@ -95,7 +95,7 @@ async function dialAfterSslRequest(address: string, budgetMs: number, deadline: 
   try {
     await negotiateSsl(socket, deadline, handshake.target, handshake.seconds);
     const secure = tlsConnect({ ...tlsOptions(handshake), socket });
-    return { socket: await completeHandshake(secure, deadline, handshake), remoteAddress: `${address}:${port}` };
+    return { socket: await completeHandshake(secure, deadline, handshake), remoteAddress: `${address}:${port}`, address };
   } catch (error) {
     socket.destroy();
     throw error;
@@ -243,8 +243,7 @@ function tlsOptions(handshake: Handshake): ConnectionOptions {
     rejectUnauthorized: true,
     ALPNProtocols: POSTGRES_ALPN,
     ...(sessions.latest ? { session: sessions.latest } : {}),
-    checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-      options.certificateName === undefined ? undefined : checkServerIdentity(options.certificateName, cert),
+    checkServerIdentity: (_host: string, cert: PeerCertificate) => checkCertificateNames(options.certificateNames, cert),
   };
 }
 
@@ -274,7 +273,31 @@ function completeHandshake(secure: TLSSocket, deadline: number, handshake: Hands
       clearTimeout(timer);
       secure.destroy();
       reject(new ConnectionFailure(SqlState.unableToConnect, `TLS with ${target} failed: ${tlsErrorText(error)}`,
-        tlsFailureHint(options.certificateName, options.sslNegotiation, error), { cause: error }));
+        tlsFailureHint(options.certificateNames, options.sslNegotiation, error), { cause: error }));
     });
   });
+}
+
+/**
+ * Undefined when `cert` is valid for one of `names`; otherwise an error that names the certificate's names and the
+ * expected ones, so a server with some other publicly trusted certificate is never sent a token.
+ */
+export function checkCertificateNames(names: readonly string[], cert: PeerCertificate): Error | undefined {
+  let first: Error | undefined;
+  for (const name of names) {
+    const error = checkServerIdentity(name, cert);
+    if (!error) return undefined;
+    first ??= error;
+  }
+  const carried = certificateNamesOf(cert);
+  return Object.assign(new Error(`the certificate is valid for ${carried.length ? carried.join(', ') : '(no names)'}, `
+    + `not for ${names.join(' or ')}`), { code: (first as NodeJS.ErrnoException | undefined)?.code ?? 'ERR_TLS_CERT_ALTNAME_INVALID' });
+}
+
+/** The DNS names (subjectAltName, else the subject CN) a certificate carries. */
+export function certificateNamesOf(cert: PeerCertificate): string[] {
+  const alt = (cert.subjectaltname ?? '').split(/,\s*/).filter((e) => e.startsWith('DNS:')).map((e) => e.slice(4));
+  if (alt.length > 0) return alt;
+  const cn = cert.subject?.CN;
+  return cn ? [Array.isArray(cn) ? cn.join(', ') : cn] : [];
 }

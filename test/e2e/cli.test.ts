@@ -22,7 +22,7 @@ describe('the dsql-proxy command', () => {
     const lines = proxy.stderr().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({
       msg: 'dsql-proxy listening', route: 'sni', cluster: CLUSTER_ID, region: REGION,
-      certificateName: `${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`, endpoint: `127.0.0.1:${rig.emulator.port}`,
+      certificateNames: [`${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`], endpoint: `127.0.0.1:${rig.emulator.port}`,
     });
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['client connected', 'connection closed', 'stopping']));
     expect(lines.find((l) => l.msg === 'connection closed')).toMatchObject({ user: 'admin', outcome: 'relayed' });

@@ -9,7 +9,7 @@ const rig = useRig({ proxy: false });
 describe('dialer', () => {
   it.each(['direct', 'postgres'] as const)('with --ssl-negotiation %s, opens TLS the way the emulator (like DSQL) records', async (sslNegotiation) => {
     const dialer = createDialer({ host: '127.0.0.1', port: rig.emulator.port, servername: CLUSTER_HOSTNAME,
-      certificateName: CLUSTER_HOSTNAME, sslNegotiation, ca: [rig.ca.cert], timeoutMs: 5_000 });
+      certificateNames: [CLUSTER_HOSTNAME], sslNegotiation, ca: [rig.ca.cert], timeoutMs: 5_000 });
     const before = rig.emulator.records.length;
     const { socket } = await dialer.dial();
     expect((socket as TLSSocket).alpnProtocol).toBe('postgresql');
@@ -34,7 +34,7 @@ describe('dialer', () => {
 
   it('resumes the TLS session on later connections, after one full verified handshake', async () => {
     const dialer = createDialer({ host: '127.0.0.1', port: rig.emulator.port, servername: CLUSTER_HOSTNAME,
-      certificateName: CLUSTER_HOSTNAME, sslNegotiation: 'direct', ca: [rig.ca.cert], timeoutMs: 5_000 });
+      certificateNames: [CLUSTER_HOSTNAME], sslNegotiation: 'direct', ca: [rig.ca.cert], timeoutMs: 5_000 });
     const first = (await dialer.dial()).socket as TLSSocket;
     expect(first.isSessionReused()).toBe(false);
     // TLS 1.3 tickets arrive after the handshake: give the first connection a moment to receive one.
@@ -48,7 +48,7 @@ describe('dialer', () => {
 
   it('does not resume for a dialer that fails verification, since it never completed a handshake', async () => {
     const dialer = createDialer({ host: '127.0.0.1', port: rig.emulator.port, servername: CLUSTER_HOSTNAME,
-      certificateName: 'another.name.on.aws', sslNegotiation: 'direct', ca: [rig.ca.cert], timeoutMs: 5_000 });
+      certificateNames: ['another.name.on.aws'], sslNegotiation: 'direct', ca: [rig.ca.cert], timeoutMs: 5_000 });
     await expect(dialer.dial()).rejects.toMatchObject({ sqlstate: '08001' });
     await expect(dialer.dial()).rejects.toMatchObject({ sqlstate: '08001' });
   });
