@@ -27,6 +27,7 @@ export interface RawOptions {
   region?: string | undefined;
   serviceIdentifier?: string | undefined;
   injectClusterId?: boolean | undefined;
+  keepDatabase?: boolean | undefined;
   sslNegotiation?: string | undefined;
   caFile?: string | undefined;
   tokenHostname?: string | undefined;
@@ -56,6 +57,8 @@ export interface ProxyConfig {
   readonly route: Route;
   /** Whether `-c amzn-cluster-id=<id>` is appended to the client's options. */
   readonly injectClusterId: boolean;
+  /** Send the client's database name as asked instead of `postgres` (DSQL's only database). */
+  readonly keepDatabase: boolean;
   /** Whether upstream TLS starts directly or after an SSLRequest. */
   readonly sslNegotiation: SslNegotiation;
   /** TLS SNI sent upstream; undefined when the endpoint is an IP on the option route. */
@@ -181,7 +184,8 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     region,
     serviceIdentifier,
     route,
-    injectClusterId: raw.injectClusterId ?? true,
+    injectClusterId: raw.injectClusterId ?? route === 'option',
+    keepDatabase: raw.keepDatabase ?? false,
     sslNegotiation: sslNegotiation as SslNegotiation,
     servername,
     certificateNames: Object.freeze(certificateNames),

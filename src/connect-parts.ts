@@ -12,6 +12,7 @@ export function tokenProviderFor(config: ProxyConfig, credentials: CredentialSou
     expiresInSeconds: config.tokenExpiresSeconds,
     credentials,
     profile: config.profile,
+    shareMs: config.connectTimeoutMs,
   });
 }
 

@@ -41,7 +41,9 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     settings: {
       clusterId: config.clusterId,
       injectClusterId: config.injectClusterId,
+      keepDatabase: config.keepDatabase,
       startupTimeoutMs: config.startupTimeoutMs,
+      connectTimeoutMs: config.connectTimeoutMs,
       authTimeoutMs: config.connectTimeoutMs,
     },
   }, logger);

@@ -1,5 +1,6 @@
 import { DsqlSigner } from '@aws-sdk/dsql-signer';
 import { SqlState } from '../protocol/codes.js';
+import { abortable } from '../proxy/abort.js';
 import { ConnectionFailure, type TokenProvider } from '../proxy/ports.js';
 
 /** The credential source DsqlSigner accepts (a provider function, shared by the whole process). */
@@ -18,54 +19,85 @@ export interface TokenProviderOptions {
   readonly profile?: string | undefined;
   /** How long a signed token is reused for the same role (ms); 0 signs one per connection. */
   readonly reuseMs?: number;
+  /**
+   * How long a pending signature may be shared with later connections (ms): past it, a credential source that
+   * hangs is asked again instead of holding every new connection. Defaults to the connect timeout's default.
+   */
+  readonly shareMs?: number;
   /** Wall clock in ms (tests substitute it). */
   readonly now?: () => number;
 }
 
 /**
  * Default token reuse: a minute. A reused token is at most this old, so with the default 900 s lifetime it
- * has at least 14 minutes left, and the SDK refreshes temporary credentials minutes before they expire,
- * so a reused token never outlives the credentials that signed it. Saves a signature per connection.
+ * has at least 14 minutes left; it is never reused past the expiration of the credentials that signed it.
  */
 export const DEFAULT_TOKEN_REUSE_MS = 60_000;
 
+/** A reused token stops being handed out this long before its credentials expire (they sign nothing valid after). */
+const CREDENTIAL_EXPIRY_MARGIN_MS = 30_000;
+const DEFAULT_SHARE_MS = 10_000;
 const MAX_CACHED_ROLES = 1_000;
 
 /** The DSQL role that needs a DbConnectAdmin token; every other role gets DbConnect. */
 export const ADMIN_ROLE = 'admin';
 
-/** Creates a TokenProvider that signs DSQL tokens locally with one shared DsqlSigner. */
+/** A signed token and until when (wall clock, ms) it may be handed to another connection. */
+interface Signed {
+  readonly token: string;
+  readonly reusableUntil: number;
+}
+
+/**
+ * Creates a TokenProvider that signs DSQL tokens locally. Credentials come from the shared provider on each
+ * signature (it caches them), so their expiration caps how long the token is reused.
+ */
 export function createTokenProvider(options: TokenProviderOptions): TokenProvider {
-  const signer = new DsqlSigner({
-    hostname: options.hostname,
-    region: options.region,
-    credentials: options.credentials,
-    expiresIn: options.expiresInSeconds,
-  });
   const reuseMs = Math.min(options.reuseMs ?? DEFAULT_TOKEN_REUSE_MS, (options.expiresInSeconds * 1000) / 4);
+  const shareMs = options.shareMs ?? DEFAULT_SHARE_MS;
   const now = options.now ?? Date.now;
-  const cache = new Map<string, { token: Promise<string>; signedAt: number }>();
-  const sign = async (user: string): Promise<string> => {
+  const cache = new Map<string, Signed>();
+  const pending = new Map<string, { signed: Promise<Signed>; startedAt: number }>();
+
+  const sign = async (user: string): Promise<Signed> => {
     try {
-      return user === ADMIN_ROLE ? await signer.getDbConnectAdminAuthToken() : await signer.getDbConnectAuthToken();
+      const source = options.credentials;
+      const credentials = typeof source === 'function' ? await source() : source;
+      // A copy: the SDK writes into the object it is given.
+      const signer = new DsqlSigner({
+        hostname: options.hostname, region: options.region, credentials: { ...credentials }, expiresIn: options.expiresInSeconds,
+      });
+      const token = user === ADMIN_ROLE ? await signer.getDbConnectAdminAuthToken() : await signer.getDbConnectAuthToken();
+      const expiration = credentials.expiration?.getTime() ?? Infinity;
+      return { token, reusableUntil: Math.min(now() + reuseMs, expiration - CREDENTIAL_EXPIRY_MARGIN_MS) };
     } catch (error) {
       throw credentialFailure(error, options.profile);
     }
   };
+
+  const remember = (user: string, signed: Signed): void => {
+    if (reuseMs <= 0) return;
+    if (cache.size >= MAX_CACHED_ROLES) {
+      for (const [role, entry] of cache) if (now() >= entry.reusableUntil) cache.delete(role);
+      if (cache.size >= MAX_CACHED_ROLES) cache.clear(); // clients choose role names: keep the map bounded
+    }
+    cache.set(user, signed);
+  };
+
   return {
-    token(user: string): Promise<string> {
+    token(user: string, signal?: AbortSignal): Promise<string> {
       const cached = cache.get(user);
-      if (cached && now() - cached.signedAt < reuseMs) return cached.token;
-      const token = sign(user);
-      if (reuseMs > 0) {
-        if (cache.size >= MAX_CACHED_ROLES) {
-          for (const [role, entry] of cache) if (now() - entry.signedAt >= reuseMs) cache.delete(role);
-          if (cache.size >= MAX_CACHED_ROLES) cache.clear(); // clients choose role names: keep the map bounded
-        }
-        cache.set(user, { token, signedAt: now() });
-        token.catch(() => cache.delete(user)); // a failure is retried by the next connection, not reused
+      if (cached && now() < cached.reusableUntil) return Promise.resolve(cached.token);
+      let entry = pending.get(user);
+      if (!entry || now() - entry.startedAt >= shareMs) {
+        const mine = { signed: sign(user), startedAt: now() };
+        pending.set(user, mine);
+        // Only a success is remembered; a failure is retried by the next connection.
+        mine.signed.then((signed) => remember(user, signed), () => undefined)
+          .finally(() => { if (pending.get(user) === mine) pending.delete(user); });
+        entry = mine;
       }
-      return token;
+      return abortable(entry.signed.then((signed) => signed.token), signal);
     },
   };
 }

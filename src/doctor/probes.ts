@@ -85,15 +85,15 @@ export async function probeLogin(
   dialer: Dialer, tokens: TokenProvider, parameters: readonly StartupParameter[], user: string, timeoutMs: number,
 ): Promise<LoginProbe> {
   const started = performance.now();
+  const token = await tokens.token(user); // signed before dialing, as a session does
   const upstream = await dialer.dial();
   const server = upstream.socket;
   server.on('error', () => undefined);
   try {
-    const login = await authenticateUpstream(server, { parameters, user, tokens, timeoutMs });
+    const login = await authenticateUpstream(server, { parameters, token, timeoutMs });
     const reader = new FrameStream(server, 'typed', undefined, login.remainder);
     const timer = setTimeout(() => reader.abort(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
     try {
-      await readUntilReady(reader);
       const loginMs = performance.now() - started;
       const queryStarted = performance.now();
       server.write(new MessageWriter(QUERY).cstring('select 1').finish());

@@ -56,6 +56,7 @@ export const SqlState = {
   protocolViolation: '08P01',
   unableToConnect: '08001',
   connectionFailure: '08006',
+  rejectedEstablishment: '08004',
   invalidAuthorization: '28000',
   adminShutdown: '57P01',
   internalError: 'XX000',

@@ -1,15 +1,43 @@
-import type { Dialer } from './ports.js';
+import type { CancelRequest } from '../protocol/startup.js';
+import { abortable, deadline } from './abort.js';
+import type { CancelKeys } from './cancel-keys.js';
+import type { ClientConnection } from './connection.js';
+import type { Dialer, Logger } from './ports.js';
+
+/** What became of a CancelRequest. */
+export type CancelOutcome = 'cancel-forwarded' | 'cancel-dropped' | 'cancel-failed';
 
 /**
- * Forwards a CancelRequest: a new upstream connection over the same route (SSLRequest, TLS with the
- * same servername), the request bytes exactly as the client sent them, then close. The server never
- * answers a CancelRequest, so completion means the bytes were flushed.
+ * Forwards a CancelRequest whose key this proxy handed out: a new upstream connection to the address its session
+ * reached, over the same route (SNI, verification), the request bytes exactly as the client sent them, then close.
+ * Any other key is dropped without dialing: each dial spends the cluster's new-connection rate. The server never
+ * answers a CancelRequest, so completion means the bytes were flushed. Never rejects.
  */
-export async function forwardCancel(dialer: Dialer, request: Buffer): Promise<string> {
-  const upstream = await dialer.dial();
-  await new Promise<void>((resolve, reject) => {
-    upstream.socket.once('error', reject);
-    upstream.socket.end(request, () => resolve());
-  }).finally(() => upstream.socket.destroy());
-  return upstream.remoteAddress;
+export async function forwardCancel(conn: ClientConnection, request: CancelRequest, dialer: Dialer, keys: CancelKeys,
+  timeoutMs: number, log: Logger): Promise<{ outcome: CancelOutcome; upstream?: string }> {
+  const target = keys.lookup(request.raw.subarray(8));
+  if (!target) {
+    log.info({ processId: request.processId }, 'cancel request dropped: no session of this proxy holds that key');
+    return { outcome: 'cancel-dropped' };
+  }
+  const limit = deadline(conn.signal, timeoutMs);
+  try {
+    const dialing = dialer.dial({ address: target.address, signal: limit.signal }).then((upstream) => {
+      if (!conn.adopt(upstream.socket) || limit.signal.aborted) { upstream.socket.destroy(); throw limit.signal.reason ?? new Error('aborted'); }
+      return upstream;
+    });
+    dialing.catch(() => undefined);
+    const upstream = await abortable(dialing, limit.signal);
+    await abortable(new Promise<void>((resolve, reject) => {
+      upstream.socket.once('error', reject);
+      upstream.socket.end(request.raw, () => resolve());
+    }), limit.signal).finally(() => upstream.socket.destroy());
+    log.info({ processId: request.processId, upstream: upstream.remoteAddress }, 'cancel request forwarded');
+    return { outcome: 'cancel-forwarded', upstream: upstream.remoteAddress };
+  } catch (error) {
+    log.warn({ processId: request.processId, error: (error as Error).message }, 'cancel request could not be forwarded');
+    return { outcome: 'cancel-failed', upstream: target.address };
+  } finally {
+    limit.clear();
+  }
 }

@@ -18,6 +18,7 @@ export class FrameStream {
   private readonly framer: Framer;
   private waiter: { resolve: (frame: Buffer) => void; reject: (error: Error) => void } | undefined;
   private closed: Error | undefined;
+  private received = 0;
 
   /**
    * Starts reading `socket` with the given framing; the socket stays paused until `next()`.
@@ -48,6 +49,11 @@ export class FrameStream {
     });
   }
 
+  /** Bytes read from the socket so far (0 for a peer that connected and left without a word). */
+  get bytesReceived(): number {
+    return this.received;
+  }
+
   /** Fails the pending and every later `next()` with `error` (used for deadlines). */
   abort(error: Error): void {
     this.closedWith(error);
@@ -64,6 +70,7 @@ export class FrameStream {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    this.received += chunk.length;
     this.framer.push(chunk);
     if (!this.waiter) return;
     let frame: Buffer | undefined;

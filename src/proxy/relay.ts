@@ -16,6 +16,16 @@ export interface RelayResult {
   readonly error: Error | undefined;
 }
 
+/** What a caller may watch or add while relaying; every hook is optional. */
+export interface RelayHooks {
+  /** Sees each chunk read from the client, before it is written upstream. */
+  readonly fromClient?: (chunk: Buffer) => void;
+  /** Sees each chunk read from the server, before it is written to the client (valid only during the call). */
+  readonly fromServer?: (chunk: Buffer) => void;
+  /** The server ended or closed while the client had not: bytes to send the client before ending it, if any. */
+  readonly serverGone?: () => Buffer | undefined;
+}
+
 /** How long a side may take to flush its pending writes after the other side closed. */
 const FLUSH_GRACE_MS = 5_000;
 
@@ -26,23 +36,40 @@ const FLUSH_GRACE_MS = 5_000;
  * Teardown: when one side closes, the other is ended, given a grace period to flush, then destroyed.
  * `serverChunks`, when the server socket offers it, carries server data without a Buffer per read.
  */
-export function relay(client: Duplex, server: Duplex, done: (result: RelayResult) => void, serverChunks?: ChunkSource): void {
+export function relay(
+  client: Duplex, server: Duplex, done: (result: RelayResult) => void, serverChunks?: ChunkSource, hooks: RelayHooks = {},
+): void {
   let bytesFromClient = 0;
   let bytesToClient = 0;
   let closedBy: ClosedBy | undefined;
   let firstError: Error | undefined;
   let open = 2;
+  let clientEnded = false;
+  let farewellAsked = false;
+  const fromClient = hooks.fromClient;
+  const fromServer = hooks.fromServer;
 
-  const pump = (source: Duplex, sink: Duplex, count: (n: number) => void): void => {
+  // The first time the server side ends or closes while the client is still there: the caller's last word.
+  const farewell = (): void => {
+    if (farewellAsked || clientEnded || closedBy === 'client') return;
+    farewellAsked = true;
+    const bytes = hooks.serverGone?.();
+    if (bytes && client.writable) client.write(bytes);
+  };
+
+  const pump = (source: Duplex, sink: Duplex, count: (n: number) => void, watch: ((chunk: Buffer) => void) | undefined,
+    onEnd: () => void): void => {
     source.on('data', (chunk: Buffer) => {
       count(chunk.length);
+      watch?.(chunk);
       if (!sink.write(chunk)) source.pause();
     });
     sink.on('drain', () => source.resume());
-    source.on('end', () => sink.end());
+    source.on('end', () => { onEnd(); sink.end(); });
   };
 
   const onClose = (side: ClosedBy, self: Duplex, other: Duplex) => (): void => {
+    if (side === 'server') { flushServer(); farewell(); }
     closedBy ??= side;
     if (!other.destroyed) {
       other.end();
@@ -60,15 +87,16 @@ export function relay(client: Duplex, server: Duplex, done: (result: RelayResult
 
   const onError = (error: Error): void => { firstError ??= error; };
 
-  pump(client, server, (n) => { bytesFromClient += n; });
-  if (serverChunks) pumpChunks(server, serverChunks, client, (n) => { bytesToClient += n; });
-  else pump(server, client, (n) => { bytesToClient += n; });
+  pump(client, server, (n) => { bytesFromClient += n; }, fromClient, () => { clientEnded = true; });
+  let flushServer = (): void => undefined;
+  if (serverChunks) flushServer = pumpChunks(server, serverChunks, client, (n) => { bytesToClient += n; }, fromServer, farewell);
+  else pump(server, client, (n) => { bytesToClient += n; }, fromServer, farewell);
   client.on('error', onError).once('close', onClose('client', client, server));
   server.on('error', onError).once('close', onClose('server', server, client));
   // A side that ended before the relay began (a client that sent its startup and FIN together) has already
   // emitted 'end'; pass that half-close on now, or the other side would wait for it forever.
-  if (client.readableEnded) server.end();
-  if (server.readableEnded) client.end();
+  if (client.readableEnded) { clientEnded = true; server.end(); }
+  if (server.readableEnded) { farewell(); client.end(); }
   client.resume();
   server.resume();
 }
@@ -76,19 +104,25 @@ export function relay(client: Duplex, server: Duplex, done: (result: RelayResult
 /**
  * Like a 'data' pump, for a source that reads into a reused buffer: a chunk the sink could not write at once
  * stays referenced by the pending write, so the source is told to read the next one into a new buffer.
+ * Returns the function that writes out whatever is still gathered.
  */
-function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n: number) => void): void {
+function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n: number) => void,
+  watch: ((chunk: Buffer) => void) | undefined, onEnd: () => void): () => void {
   // Whatever the handshake left in the stream goes first, in order.
   for (let chunk = source.read() as Buffer | null; chunk !== null; chunk = source.read() as Buffer | null) {
     count(chunk.length);
+    watch?.(chunk);
     sink.write(chunk);
   }
   const writer = new BatchWriter(sink, () => source.pause());
   const retained = (): void => chunks.retainLast();
   chunks.attach((chunk) => {
     count(chunk.length);
+    watch?.(chunk);
     return writer.write(chunk, retained);
   });
   sink.on('drain', () => source.resume());
-  source.on('end', () => { writer.flush(); sink.end(); });
+  source.on('end', () => { writer.flush(); onEnd(); sink.end(); });
+  // A server that closes without an 'end' (a reset) must not strand what was gathered for the client.
+  return () => { if (sink.writable) writer.flush(); };
 }

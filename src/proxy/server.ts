@@ -1,15 +1,19 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { HostPort } from '../endpoint.js';
+import { CancelKeys } from './cancel-keys.js';
+import { ClientConnection } from './connection.js';
 import type { Logger } from './ports.js';
 import { runSession, type SessionDeps } from './session.js';
 
 /**
- * Owns the listening socket and the set of open client connections; each connection
- * is served by runSession with the injected collaborators.
+ * Owns the listening socket and every connection it accepted, with the sockets each one opened upstream;
+ * each connection is served by runSession with the injected collaborators.
  */
 export class ProxyServer {
   private readonly server: Server;
-  private readonly connections = new Set<Socket>();
+  private readonly connections = new Set<ClientConnection>();
+  /** The cancel keys of this listener's sessions: a cancel is forwarded only for one of them. */
+  readonly cancelKeys = new CancelKeys();
   private nextId = 1;
 
   /** Creates a server that is not yet listening. */
@@ -30,26 +34,30 @@ export class ProxyServer {
     });
   }
 
-  /** Number of client connections currently open. */
+  /** Number of connections whose client or upstream sockets are still open. */
   get openConnections(): number {
     return this.connections.size;
   }
 
-  /** Stops accepting, closes every open connection and resolves when the listener is closed. */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const socket of this.connections) socket.destroy();
-    });
+  /**
+   * Stops accepting, destroys every client and upstream socket this server holds, and resolves once the
+   * listener and all of them are closed.
+   */
+  async close(): Promise<void> {
+    const listenerClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const all = [...this.connections];
+    for (const connection of all) connection.destroy();
+    await Promise.all([listenerClosed, ...all.map((c) => c.done)]);
   }
 
   private accept(socket: Socket): void {
-    this.connections.add(socket);
-    socket.once('close', () => this.connections.delete(socket));
+    const connection = new ClientConnection(socket);
+    this.connections.add(connection);
+    void connection.done.then(() => this.connections.delete(connection));
     const log = this.log.child({ conn: this.nextId++ });
-    runSession(socket, this.deps, log).catch((error: unknown) => {
+    runSession(connection, this.deps, this.cancelKeys, log).catch((error: unknown) => {
       log.error({ error: error instanceof Error ? error.message : String(error) }, 'session crashed');
-      socket.destroy();
+      connection.destroy(error instanceof Error ? error : new Error(String(error)));
     });
   }
 }

@@ -1,22 +1,26 @@
-import type { Socket } from 'node:net';
 import { PROTOCOL_3_0, SqlState } from '../protocol/codes.js';
+import { MessageBoundaries } from '../protocol/boundary.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { errorResponse, negotiateProtocolVersion } from '../protocol/messages.js';
-import {
-  negotiateVersion, parseStartupPacket, startupParameter, withClusterOption, type StartupMessage,
-} from '../protocol/startup.js';
-import { authenticateUpstream, ServerRejection, type AuthenticatedUpstream } from './authenticate.js';
-import { forwardCancel } from './cancel.js';
-import { FrameStream, StreamClosedError } from './frame-stream.js';
-import { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider } from './ports.js';
+import { abortable, deadline, DeadlineExceeded } from './abort.js';
+import { authenticateUpstream, ServerRejection } from './authenticate.js';
+import type { CancelKeys } from './cancel-keys.js';
+import { forwardCancel, type CancelOutcome } from './cancel.js';
+import { readOpening } from './client-startup.js';
+import { ClientGone, ShuttingDown, type ClientConnection } from './connection.js';
+import { StreamClosedError } from './frame-stream.js';
+import { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './ports.js';
 import { relay } from './relay.js';
+import { upstreamClosedError } from './upstream-closed.js';
+import { upstreamStartup, type StartupRules } from './upstream-startup.js';
+import type { StartupMessage } from '../protocol/startup.js';
 
 /** Settings one session needs. */
-export interface SessionSettings {
-  readonly clusterId: string;
-  readonly injectClusterId: boolean;
+export interface SessionSettings extends StartupRules {
   /** Deadline for the client's StartupMessage. */
   readonly startupTimeoutMs: number;
+  /** Deadline for signing the token and reaching the endpoint (resolve, TCP, TLS), together. */
+  readonly connectTimeoutMs: number;
   /** Deadline for the upstream authentication exchange once connected. */
   readonly authTimeoutMs: number;
 }
@@ -30,10 +34,13 @@ export interface SessionDeps {
 }
 
 /** How a connection ended, for the close log line. */
-export type Outcome = 'relayed' | 'cancel-forwarded' | 'rejected-by-server' | 'failed' | 'client-gone';
+export type Outcome = 'relayed' | CancelOutcome | 'rejected-by-server' | 'failed' | 'client-gone' | 'probe' | 'shutdown';
 
-const SSL_NOT_SUPPORTED = Buffer.from('N');
 const FATAL_FLUSH_GRACE_MS = 2_000;
+/** How much longer than the dialer's own deadline the session waits for a dial (so the dialer's precise failure wins). */
+const DIAL_GRACE_MS = 500;
+const ERROR_RESPONSE = 0x45; // 'E': the server said why before closing
+const TERMINATE = 0x58; // 'X': the client asked to close
 
 /** Mutable facts gathered while the session runs, logged when it closes. */
 interface SessionRecord {
@@ -43,122 +50,170 @@ interface SessionRecord {
   outcome?: Outcome;
 }
 
+/** One session's collaborators and state, passed between its phases. */
+interface SessionContext {
+  readonly conn: ClientConnection;
+  readonly deps: SessionDeps;
+  readonly keys: CancelKeys;
+  readonly log: Logger;
+  readonly record: SessionRecord;
+  /** Clock reading at accept. */
+  readonly started: number;
+  readonly finish: (extra?: Record<string, unknown>) => void;
+}
+
 /**
- * Serves one client connection: handshake, startup rewrite, dial, IAM authentication, then relay.
- * Every failure before the relay reaches the client as a FATAL ErrorResponse. Never rejects.
+ * Serves one client connection: opening, startup rewrite, token, dial, IAM authentication, then relay. Every
+ * failure before the relay reaches the client as a FATAL ErrorResponse; every await runs under the connection's
+ * signal, so a client that leaves or a server shutting down stops it at once. Never rejects.
  */
-export async function runSession(client: Socket, deps: SessionDeps, log: Logger): Promise<void> {
+export async function runSession(conn: ClientConnection, deps: SessionDeps, keys: CancelKeys, log: Logger): Promise<void> {
+  const { client } = conn;
   const started = deps.clock.now();
   const record: SessionRecord = {};
   client.on('error', () => undefined); // errors surface through reads/writes; never crash the process
   client.setNoDelay(true);
   client.setKeepAlive(true, 30_000);
-  log.info({ client: `${client.remoteAddress}:${client.remotePort}` }, 'client connected');
-
-  const finish = (extra: Record<string, unknown>): void => {
-    log.info({ ...record, durationMs: Math.round(deps.clock.now() - started), ...extra }, 'connection closed');
+  const peer = `${client.remoteAddress}:${client.remotePort}`;
+  log.debug({ client: peer }, 'client connected');
+  const finish = (extra: Record<string, unknown> = {}): void => {
+    const line = { client: peer, ...record, durationMs: Math.round(deps.clock.now() - started), ...extra };
+    if (record.outcome === 'probe') log.debug(line, 'connection closed');
+    else log.info(line, 'connection closed');
   };
 
   try {
-    const startup = await readStartup(client, deps, log, record);
-    if (!startup) { finish({}); return; }
-    await authenticateAndRelay(client, startup.message, startup.remainder, deps, log, record, finish);
-  } catch (error) {
-    const failure = toFailure(error);
-    record.outcome ??= client.destroyed ? 'client-gone' : 'failed';
-    log.warn({ sqlstate: failure.sqlstate, error: failure.message }, 'connection failed before relay');
-    closeWithError(client, failure);
-    finish({});
-  }
-}
-
-/** Reads SSLRequest/GSSENCRequest/CancelRequest/StartupMessage until a StartupMessage; undefined after a cancel. */
-async function readStartup(client: Socket, deps: SessionDeps, log: Logger, record: SessionRecord):
-  Promise<{ message: StartupMessage; remainder: Buffer } | undefined> {
-  const reader = new FrameStream(client, 'startup');
-  const seconds = deps.settings.startupTimeoutMs / 1000;
-  const timer = setTimeout(() => reader.abort(new ConnectionFailure(SqlState.protocolViolation,
-    `no startup packet received within ${seconds} s`, 'Connect with a PostgreSQL client (psql, JDBC, libpq).')),
-  deps.settings.startupTimeoutMs);
-  try {
-    const answered = new Set<string>();
-    for (;;) {
-      const packet = parseStartupPacket(await reader.next());
-      if (packet.kind === 'ssl' || packet.kind === 'gssenc') {
-        if (answered.has(packet.kind)) throw new ProtocolError(`duplicate ${packet.kind === 'ssl' ? 'SSL' : 'GSSENC'} request`);
-        answered.add(packet.kind);
-        client.write(SSL_NOT_SUPPORTED);
-        continue;
-      }
-      if (packet.kind === 'cancel') {
-        clearTimeout(timer);
-        reader.detach();
-        record.upstream = await forwardCancel(deps.dialer, packet.raw);
-        record.outcome = 'cancel-forwarded';
-        log.debug({ processId: packet.processId }, 'cancel request forwarded');
-        // PostgreSQL closes after a CancelRequest. The socket is paused, so a client's FIN would go unseen
-        // (client sockets allow half-open): close it outright once the end is flushed.
-        endAfterFlush(client, Buffer.alloc(0));
-        return undefined;
-      }
-      return { message: packet, remainder: reader.detach() };
+    const opening = await readOpening(conn, deps.settings.startupTimeoutMs);
+    if (opening.kind === 'probe') {
+      record.outcome = 'probe';
+      endAfterFlush(client, Buffer.alloc(0));
+    } else if (opening.kind === 'cancel') {
+      const result = await forwardCancel(conn, opening.request, deps.dialer, keys, deps.settings.connectTimeoutMs, log);
+      record.outcome = result.outcome;
+      record.upstream = result.upstream;
+      // PostgreSQL closes after a CancelRequest; the socket is paused, so close it outright once flushed.
+      endAfterFlush(client, Buffer.alloc(0));
+    } else {
+      await connectAndRelay({ conn, deps, keys, log, record, started, finish }, opening.message, opening.remainder);
+      return;
     }
-  } finally {
-    clearTimeout(timer);
+  } catch (error) {
+    const reason = conn.signal.aborted ? conn.signal.reason as Error : error;
+    conn.abort(reason instanceof Error ? reason : new Error(String(reason))); // releases any upstream socket
+    if (reason instanceof ClientGone || (reason instanceof StreamClosedError && client.destroyed)) {
+      record.outcome = 'client-gone';
+    } else if (reason instanceof ShuttingDown) {
+      record.outcome = 'shutdown';
+    } else if (reason instanceof ServerRejection) {
+      log.warn({ sqlstate: reason.fields.code, error: reason.fields.message }, 'server rejected the connection');
+      record.outcome = 'rejected-by-server';
+      endAfterFlush(client, reason.frame); // relayed unchanged
+    } else {
+      const failure = toFailure(reason);
+      record.outcome = client.destroyed ? 'client-gone' : 'failed';
+      log.warn({ sqlstate: failure.sqlstate, error: failure.message }, 'connection failed before relay');
+      closeWithError(client, failure);
+    }
   }
+  finish();
 }
 
-async function authenticateAndRelay(
-  client: Socket, startup: StartupMessage, clientRemainder: Buffer, deps: SessionDeps, log: Logger,
-  record: SessionRecord, finish: (extra: Record<string, unknown>) => void,
-): Promise<void> {
-  const user = startupParameter(startup, 'user');
-  if (!user) {
-    throw new ConnectionFailure(SqlState.invalidAuthorization, 'no PostgreSQL user name specified in startup packet',
-      'Set the user, e.g. psql "host=localhost user=admin dbname=postgres".');
+/** Startup rewrite, token, dial, login; then hands both sockets to the relay. Rejects before the relay starts. */
+async function connectAndRelay(ctx: SessionContext, message: StartupMessage, clientRemainder: Buffer): Promise<void> {
+  const { conn, deps, keys, log, record } = ctx;
+  const { client } = conn;
+  const startup = upstreamStartup(message, deps.settings);
+  record.user = startup.user;
+  record.database = startup.database;
+  if (startup.requestedDatabase !== undefined) {
+    log.debug({ requested: startup.requestedDatabase, sent: startup.database }, 'database rewritten (DSQL has only postgres)');
   }
-  record.user = user;
-  record.database = startupParameter(startup, 'database') ?? user;
+  if (startup.negotiate) client.write(negotiateProtocolVersion(PROTOCOL_3_0, startup.negotiate));
 
-  const negotiation = negotiateVersion(startup);
-  if (negotiation.mustNegotiate) client.write(negotiateProtocolVersion(PROTOCOL_3_0, negotiation.unsupportedOptions));
-  const parameters = deps.settings.injectClusterId
-    ? withClusterOption(negotiation.parameters, deps.settings.clusterId)
-    : negotiation.parameters;
-
-  const upstream = await deps.dialer.dial();
+  const { token, upstream } = await signAndDial(conn, startup.user, deps);
   record.upstream = upstream.remoteAddress;
   const server = upstream.socket;
   server.on('error', () => undefined); // reported through the login or the relay
-  if (client.destroyed) { server.destroy(); record.outcome = 'client-gone'; finish({}); return; }
 
-  let login: AuthenticatedUpstream;
-  try {
-    login = await authenticateUpstream(server, {
-      parameters, user, tokens: deps.tokens, timeoutMs: deps.settings.authTimeoutMs,
-      onNotice: (frame) => client.write(frame),
-    });
-  } catch (error) {
-    server.destroy();
-    if (!(error instanceof ServerRejection)) throw error;
-    log.warn({ sqlstate: error.fields.code, error: error.fields.message }, 'server rejected the connection');
-    record.outcome = 'rejected-by-server';
-    endAfterFlush(client, error.frame); // relayed unchanged
-    finish({});
-    return;
-  }
-  // Everything from AuthenticationOk on goes to the client byte for byte.
-  client.write(login.authOk);
-  if (login.remainder.length > 0) client.write(login.remainder);
-  if (clientRemainder.length > 0) server.write(clientRemainder);
+  const login = await authenticateUpstream(server, {
+    parameters: startup.parameters, token, timeoutMs: deps.settings.authTimeoutMs, signal: conn.signal,
+    onNotice: (frame) => client.write(frame),
+  });
+  const unregister = login.backendKey ? keys.register(login.backendKey, { address: upstream.address }) : undefined;
+
+  // From here the stream is at a message boundary both ways; follow it to tell a silent upstream close apart.
+  const fromServer = new MessageBoundaries();
+  const fromClient = new MessageBoundaries();
+  client.write(login.greeting);
+  if (login.remainder.length > 0) { fromServer.feed(login.remainder); client.write(login.remainder); }
+  if (clientRemainder.length > 0) { fromClient.feed(clientRemainder); server.write(clientRemainder); }
   log.debug({ upstream: record.upstream }, 'authenticated; relaying');
   record.outcome = 'relayed';
-  relay(client, server, (result) => finish({
-    bytesFromClient: result.bytesFromClient,
-    bytesToClient: result.bytesToClient,
-    closedBy: result.closedBy,
-    ...(result.error ? { error: result.error.message } : {}),
-  }), upstream.chunks);
+  conn.startRelay();
+  relay(client, server, (result) => {
+    unregister?.();
+    ctx.finish({
+      bytesFromClient: result.bytesFromClient,
+      bytesToClient: result.bytesToClient,
+      closedBy: result.closedBy,
+      ...(result.error ? { error: result.error.message } : {}),
+    });
+  }, upstream.chunks, {
+    fromClient: (chunk) => fromClient.feed(chunk),
+    fromServer: (chunk) => fromServer.feed(chunk),
+    serverGone: () => {
+      if (!fromServer.atBoundary || fromServer.lastType === ERROR_RESPONSE || fromClient.lastType === TERMINATE) return undefined;
+      const ageMs = deps.clock.now() - ctx.started;
+      log.info({ ageMs: Math.round(ageMs) }, 'the server closed the session without a message; telling the client');
+      return upstreamClosedError(ageMs);
+    },
+  });
+}
+
+/**
+ * Signs the token, then dials, under one deadline: signing is local and cheap, so a credential failure costs no
+ * upstream connection, and a credential source that hangs cannot hold the client past --connect-timeout.
+ * The upstream socket is adopted by the connection the moment it exists, even if nobody waits for it any more.
+ */
+async function signAndDial(conn: ClientConnection, user: string, deps: SessionDeps): Promise<{ token: string; upstream: UpstreamConnection }> {
+  const seconds = deps.settings.connectTimeoutMs / 1000;
+  const started = Date.now();
+  const limit = deadline(conn.signal, deps.settings.connectTimeoutMs);
+  try {
+    let token: string;
+    try {
+      token = await deps.tokens.token(user, limit.signal);
+    } catch (error) {
+      if (!(error instanceof DeadlineExceeded)) throw error;
+      throw new ConnectionFailure(SqlState.invalidAuthorization,
+        `dsql-proxy could not sign an IAM token within ${seconds} s: the AWS credential source did not answer`,
+        'Check the credential source (aws sts get-caller-identity): an SSO login waiting for a browser, a credential_process '
+        + 'or metadata endpoint that hangs. Sessions already open are not affected.');
+    }
+    // The dialer keeps its own --connect-timeout deadline, with failures that say which step stalled; the
+    // session's outlasts it slightly, so it decides only when signing used up part of the time.
+    limit.clear();
+    const dialLimit = deadline(conn.signal, Math.max(0, started + deps.settings.connectTimeoutMs - Date.now()) + DIAL_GRACE_MS);
+    const dialing = deps.dialer.dial({ signal: dialLimit.signal }).then((upstream) => {
+      if (dialLimit.signal.aborted || !conn.adopt(upstream.socket)) {
+        upstream.socket.destroy();
+        throw dialLimit.signal.reason as Error;
+      }
+      return upstream;
+    });
+    dialing.catch(() => undefined);
+    try {
+      return { token, upstream: await abortable(dialing, dialLimit.signal) };
+    } catch (error) {
+      if (!(error instanceof DeadlineExceeded)) throw error;
+      throw new ConnectionFailure(SqlState.unableToConnect, `could not connect to the endpoint within ${seconds} s`,
+        'Check that the endpoint\'s security group allows inbound TCP 5432 from this host, or raise --connect-timeout.');
+    } finally {
+      dialLimit.clear();
+    }
+  } finally {
+    limit.clear();
+  }
 }
 
 function toFailure(error: unknown): ConnectionFailure {
@@ -171,13 +226,13 @@ function toFailure(error: unknown): ConnectionFailure {
 }
 
 /** Sends a FATAL ErrorResponse for `failure`, then closes the socket once it is flushed. */
-export function closeWithError(client: Socket, failure: ConnectionFailure): void {
+export function closeWithError(client: ClientConnection['client'], failure: ConnectionFailure): void {
   endAfterFlush(client, errorResponse({
     severity: 'FATAL', code: failure.sqlstate, message: failure.message, hint: failure.hint,
   }));
 }
 
-function endAfterFlush(client: Socket, bytes: Buffer): void {
+function endAfterFlush(client: ClientConnection['client'], bytes: Buffer): void {
   if (client.destroyed) return;
   const timer = setTimeout(() => client.destroy(), FATAL_FLUSH_GRACE_MS);
   timer.unref();

@@ -6,7 +6,7 @@ import { serializeStartupMessage } from '../../src/protocol/startup.js';
 import type { TestCa } from '../support/certs.js';
 import type { DsqlEmulator } from '../support/emulator.js';
 import {
-  CLUSTER_HOSTNAME, REGION, connectError, expectNoSecrets, psql, startEmulator, startTestProxy, TEST_CREDENTIALS, type TestProxy,
+  CLUSTER_HOSTNAME, CLUSTER_ID, REGION, connectError, expectNoSecrets, psql, startEmulator, startTestProxy, TEST_CREDENTIALS, type TestProxy,
 } from '../support/harness.js';
 import { freePort } from '../support/postgres.js';
 import { RawClient } from '../support/raw-client.js';
@@ -38,7 +38,7 @@ function expectUsable(error: Error & { hint?: string }): void {
 }
 
 describe('failures before the relay reach the client as FATAL errors', () => {
-  it('a certificate for another name under --route sni → 08001 naming the expected name, --route and --ca-file', async () => {
+  it('a certificate for another name under --route sni → 08001 naming the certificate\'s names, the expected one, --certificate-name and --ca-file', async () => {
     const wrong = await startEmulator({ certNames: [`*.dsql-other.${REGION}.on.aws`] });
     try {
       const proxy = await proxyFor(wrong.emulator.port, wrong.ca);
@@ -47,12 +47,18 @@ describe('failures before the relay reach the client as FATAL errors', () => {
       expect(error.severity).toBe('FATAL');
       expect(error.message).toMatch(/TLS with 127\.0\.0\.1:\d+ failed: .*ERR_TLS_CERT_ALTNAME_INVALID/);
       expect(error.hint).toContain(CLUSTER_HOSTNAME);
-      expect(error.hint).toContain('--route option');
+      expect(error.message).toContain(`*.dsql-other.${REGION}.on.aws`);
+      expect(error.hint).toContain('--certificate-name');
       expect(error.hint).toContain('--ca-file');
       expectUsable(error);
-      // The same endpoint is fine on the option route, which checks the chain only.
+      // The option route checks the name too (no token for a server that is not this cluster's)...
       const optionProxy = await proxyFor(wrong.emulator.port, wrong.ca, { route: 'option', endpoint: `localhost:${wrong.emulator.port}` });
-      const ok = await psql(optionProxy.port, ['-At', '-c', 'select 1']);
+      expect((await connectError(optionProxy.port)).message).toContain('ERR_TLS_CERT_ALTNAME_INVALID');
+      // ...and --certificate-name names what to expect instead.
+      const named = await proxyFor(wrong.emulator.port, wrong.ca, {
+        route: 'option', endpoint: `localhost:${wrong.emulator.port}`, certificateName: `${CLUSTER_ID}.dsql-other.${REGION}.on.aws`,
+      });
+      const ok = await psql(named.port, ['-At', '-c', 'select 1']);
       expect(ok.stdout.trim(), ok.stderr).toBe('1');
     } finally {
       await wrong.emulator.stop();

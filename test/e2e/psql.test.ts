@@ -30,7 +30,8 @@ describe('psql through the proxy', () => {
       action: 'DbConnectAdmin',
       tokenHostname: CLUSTER_HOSTNAME,
       authenticated: true,
-      options: `-c amzn-cluster-id=${CLUSTER_ID}`,
+      // The private-DNS recipe on the wire: the cluster named by SNI alone, no amzn-cluster-id option.
+      options: undefined,
     });
   });
 
@@ -53,7 +54,7 @@ describe('psql through the proxy', () => {
     expect(result.stdout.split('\n')).toContain('ONE,TWO');
     expect(result.stdout.split('\n')).toContain('public,pg_catalog');
     expect(rig.emulator.records.slice(before).find((r) => r.kind === 'startup')!.options)
-      .toBe(`-c search_path=public,pg_catalog -c amzn-cluster-id=${CLUSTER_ID}`);
+      .toBe('-c search_path=public,pg_catalog');
   });
 
   it('copies 50+ MB out and back in with \\copy, byte-identical', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RawOptions } from '../../src/config.js';
 import { makeCa } from '../support/certs.js';
 import {
-  CLUSTER_HOSTNAME, CLUSTER_ID, REGION, VPCE_NAME, conninfo, connectError, expectNoSecrets, psql, useRig, startTestProxy,
+  CLUSTER_HOSTNAME, CLUSTER_ID, REGION, VPCE_NAME, conninfo, connectError, expectNoSecrets, psql, useRig, startEmulator, startTestProxy,
 } from '../support/harness.js';
 
 const rig = useRig({ proxy: false });
@@ -21,13 +21,20 @@ async function connectThrough(raw: Partial<RawOptions>, clientOptions?: string) 
 }
 
 describe('routes', () => {
-  it('sni: dials the vpce name, sends the cluster name as SNI, verifies it, signs for it', async () => {
+  it('sni: dials the vpce name, sends the cluster name as SNI, verifies it, signs for it, and sends no cluster option', async () => {
     const { result, seen } = await connectThrough({ route: 'sni' });
     expect(result.stdout.trim(), result.stderr).toBe('1');
-    expect(seen).toMatchObject({ sni: CLUSTER_HOSTNAME, tokenHostname: CLUSTER_HOSTNAME, clusterId: CLUSTER_ID, options: `-c amzn-cluster-id=${CLUSTER_ID}` });
+    expect(seen).toMatchObject({ sni: CLUSTER_HOSTNAME, tokenHostname: CLUSTER_HOSTNAME, clusterId: CLUSTER_ID });
+    expect(seen.options).toBeUndefined();
   });
 
-  it('option: sends the vpce name as SNI, verifies only the chain, identifies the cluster by option', async () => {
+  it('sni with --inject-cluster-id adds the option as well', async () => {
+    const { result, seen } = await connectThrough({ route: 'sni', injectClusterId: true });
+    expect(result.stdout.trim(), result.stderr).toBe('1');
+    expect(seen.options).toBe(`-c amzn-cluster-id=${CLUSTER_ID}`);
+  });
+
+  it('option: sends the vpce name as SNI, verifies the certificate for the cluster\'s DSQL name, identifies the cluster by option', async () => {
     const { result, seen } = await connectThrough({ route: 'option' });
     expect(result.stdout.trim(), result.stderr).toBe('1');
     expect(seen).toMatchObject({
@@ -35,11 +42,13 @@ describe('routes', () => {
     });
   });
 
-  it('sni with --no-inject-cluster-id leaves the client options alone and still reaches the cluster by SNI', async () => {
-    const { result, seen } = await connectThrough({ route: 'sni', injectClusterId: false });
-    expect(result.stdout.trim(), result.stderr).toBe('1');
-    expect(seen.options).toBeUndefined();
-    expect(seen.clusterId).toBe(CLUSTER_ID);
+  it('a client\'s own amzn-cluster-id for this cluster is taken out: only the proxy names the cluster', async () => {
+    const sni = await connectThrough({ route: 'sni' }, `-c amzn-cluster-id=${CLUSTER_ID} -c search_path=public`);
+    expect(sni.result.stdout.trim(), sni.result.stderr).toBe('1');
+    expect(sni.seen.options).toBe('-c search_path=public');
+    const option = await connectThrough({ route: 'option' }, `--amzn_cluster_id=${CLUSTER_ID.toUpperCase()}`);
+    expect(option.result.stdout.trim(), option.result.stderr).toBe('1');
+    expect(option.seen.options).toBe(`-c amzn-cluster-id=${CLUSTER_ID}`);
   });
 
   it('option with --no-inject-cluster-id: the endpoint\'s FATAL reaches the client unchanged', async () => {
@@ -49,11 +58,30 @@ describe('routes', () => {
     expect(seen.rejection).toMatch(/no cluster id/);
   });
 
-  it('a client naming another cluster than the SNI gets the endpoint\'s conflict error', async () => {
-    const { result, seen } = await connectThrough({ route: 'sni', injectClusterId: false }, '-c amzn-cluster-id=zzzzzzzzzzzzzzzzzzzzzzzzzz');
-    expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain(`FATAL:  cluster id in options (zzzzzzzzzzzzzzzzzzzzzzzzzz) does not match the one in SNI (${CLUSTER_ID})`);
-    expect(seen.clusterId).toBeUndefined();
+  it('a client naming another cluster is refused by the proxy before anything is dialed', async () => {
+    for (const route of ['sni', 'option'] as const) {
+      const before = rig.emulator.records.length;
+      const { result } = await connectThrough({ route }, '-c amzn-cluster-id=zzzzzzzzzzzzzzzzzzzzzzzzzz');
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain(`FATAL:  this dsql-proxy serves cluster ${CLUSTER_ID}, but the client's options name cluster "zzzzzzzzzzzzzzzzzzzzzzzzzz"`);
+      expect(result.stderr).toContain('HINT:  Remove amzn-cluster-id');
+      expect(rig.emulator.records.length).toBe(before);
+    }
+  });
+
+  it('option: a trusted certificate for another name fails before the token is sent', async () => {
+    const impostor = await startEmulator({ certNames: ['*.example.com'] });
+    try {
+      const proxy = await startTestProxy(impostor.emulator.port, impostor.ca, { endpoint: `${VPCE_NAME}:${impostor.emulator.port}`, region: undefined, serviceIdentifier: undefined, route: 'option' }, { resolve: resolveToLoopback });
+      const error = await connectError(proxy.port);
+      await proxy.proxy.close();
+      expect(error.code).toBe('08001');
+      expect(error.message).toContain('*.example.com');
+      expect(error.message).toContain(`${CLUSTER_ID}.dsql.${REGION}.on.aws`);
+      expect(impostor.emulator.records.every((r) => r.user === undefined && !r.authenticated)).toBe(true);
+    } finally {
+      await impostor.emulator.stop();
+    }
   });
 
   it('--token-hostname overrides the token hostname', async () => {

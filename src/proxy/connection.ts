@@ -1,0 +1,85 @@
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/** The abort reason when the client went away before the relay started. */
+export class ClientGone extends Error {
+  constructor() {
+    super('the client closed the connection');
+    this.name = 'ClientGone';
+  }
+}
+
+/** The abort reason when the server is closing every connection. */
+export class ShuttingDown extends Error {
+  constructor() {
+    super('dsql-proxy is shutting down');
+    this.name = 'ShuttingDown';
+  }
+}
+
+/**
+ * Owns one client connection's sockets from accept to close: the client socket and every upstream socket opened
+ * for it. Its signal aborts when the client leaves before the relay (ClientGone) or the server shuts down
+ * (ShuttingDown); every await of the session runs under it, so no phase outlives the client. Until the relay
+ * starts, an abort destroys the upstream sockets; from then on the relay tears them down (flushing first).
+ */
+export class ClientConnection {
+  private readonly controller = new AbortController();
+  private readonly upstreams = new Set<Duplex>();
+  private relaying = false;
+  private clientClosed = false;
+  private onDone: (() => void) | undefined;
+
+  /** Resolves once the client socket and every adopted upstream socket have closed. */
+  readonly done: Promise<void>;
+
+  constructor(readonly client: Socket) {
+    this.done = new Promise((resolve) => { this.onDone = resolve; });
+    client.once('close', () => {
+      this.clientClosed = true;
+      if (!this.relaying) this.abort(new ClientGone());
+      this.settleIfDone();
+    });
+  }
+
+  /** Aborts when the connection must stop whatever it is waiting for. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Takes ownership of an upstream socket; when the connection is already aborted, destroys it and returns false. */
+  adopt(upstream: Duplex): boolean {
+    if (this.signal.aborted) {
+      upstream.destroy();
+      return false;
+    }
+    this.upstreams.add(upstream);
+    upstream.once('close', () => {
+      this.upstreams.delete(upstream);
+      this.settleIfDone();
+    });
+    return true;
+  }
+
+  /** From now on the relay owns teardown: a client leaving no longer destroys the upstream at once. */
+  startRelay(): void {
+    this.relaying = true;
+  }
+
+  /** Stops every pending phase with `reason`; before the relay, destroys the upstream sockets. */
+  abort(reason: Error): void {
+    if (!this.signal.aborted) this.controller.abort(reason);
+    if (!this.relaying) for (const upstream of this.upstreams) upstream.destroy();
+  }
+
+  /** Closes everything at once (server shutdown): the phases abort, every socket is destroyed. */
+  destroy(reason: Error = new ShuttingDown()): void {
+    if (!this.signal.aborted) this.controller.abort(reason);
+    for (const upstream of this.upstreams) upstream.destroy();
+    this.client.destroy();
+  }
+
+  private settleIfDone(): void {
+    if (this.clientClosed && this.upstreams.size === 0) this.onDone?.();
+  }
+}
