@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { takeClusterOptions, withDatabase } from '../../src/protocol/rewrite.js';
+
+describe('takeClusterOptions', () => {
+  it('takes out every form PostgreSQL accepts, keeping the other words and their escapes', () => {
+    const forms = ['-c amzn-cluster-id=abc', '-camzn-cluster-id=abc', '--amzn-cluster-id=abc', '-c AMZN_CLUSTER_ID=abc', '--amzn_cluster-id=abc'];
+    for (const form of forms) {
+      const taken = takeClusterOptions([['user', 'admin'], ['options', `-c search_path=a\\ b ${form} -c DateStyle=ISO`]]);
+      expect(taken.clusterIds, form).toEqual(['abc']);
+      expect(taken.parameters).toEqual([['user', 'admin'], ['options', '-c search_path=a\\ b -c DateStyle=ISO']]);
+    }
+  });
+
+  it('drops an options parameter left empty, and collects every id named', () => {
+    const taken = takeClusterOptions([['options', '-c amzn-cluster-id=one --amzn-cluster-id=two'], ['user', 'u']]);
+    expect(taken).toEqual({ parameters: [['user', 'u']], clusterIds: ['one', 'two'] });
+  });
+
+  it('leaves parameters untouched (same object) when no cluster id is named', () => {
+    const parameters = [['options', '-c  search_path=x\\'] as const, ['user', 'u'] as const];
+    expect(takeClusterOptions(parameters).parameters).toBe(parameters);
+  });
+
+  it('does not mistake a value or another setting for the cluster option', () => {
+    const parameters = [['options', '-c application_name=amzn-cluster-id=abc -c x.amzn-cluster-id=1'] as const];
+    expect(takeClusterOptions(parameters).clusterIds).toEqual([]);
+  });
+});
+
+describe('withDatabase', () => {
+  it('replaces the database the client asked for and says what it was', () => {
+    expect(withDatabase([['user', 'app'], ['database', 'appdb']], 'postgres'))
+      .toEqual({ parameters: [['user', 'app'], ['database', 'postgres']], requested: 'appdb' });
+  });
+
+  it('adds it when the client sent none (the server would default to the user name)', () => {
+    expect(withDatabase([['user', 'app_reader']], 'postgres'))
+      .toEqual({ parameters: [['user', 'app_reader'], ['database', 'postgres']], requested: undefined });
+  });
+});
