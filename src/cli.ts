@@ -3,9 +3,10 @@ import yargs, { type Argv } from 'yargs';
 import { ManagementError } from './aws/management.js';
 import { doctorCommand } from './commands/doctor.js';
 import { managementCommands, type CommandRunner } from './commands/management.js';
-import { ALL_FLAG_NAMES, AWS_OPTIONS, CONNECTION_OPTIONS, SERVE_ONLY_OPTIONS, toRawOptions } from './commands/options.js';
+import { ALL_FLAG_NAMES, COMMAND_OPTIONS, toRawOptions } from './commands/options.js';
 import { processIo, type Io } from './commands/output.js';
 import { serveCommand } from './commands/serve.js';
+import { usageSuggestions } from './commands/suggest.js';
 import { tokenCommand } from './commands/token.js';
 import { ConfigError, type RawOptions } from './config.js';
 
@@ -40,7 +41,11 @@ export function dropUnknownEnvironment(): string[] {
   return unknown;
 }
 
-/** Builds the parser with every command; command bodies run through `runner`. */
+// A flag given twice takes its last value, as in most tools; yargs' default array would make `--listen a --listen b`
+// no string at all, silently falling back to the default address.
+const PARSER_CONFIGURATION = { 'duplicate-arguments-array': false } as const;
+
+/** Builds the parser with every command; the handlers hand their bodies to `runner`. */
 export function buildParser(argv: readonly string[], runner: CommandRunner): Argv {
   return yargs([...argv])
     .scriptName('dsql-proxy')
@@ -48,6 +53,7 @@ export function buildParser(argv: readonly string[], runner: CommandRunner): Arg
       + 'Listens for PostgreSQL clients on localhost and connects them to an Aurora DSQL cluster through a '
       + 'PrivateLink connection endpoint, answering the password request with a fresh IAM token.')
     .env(ENV_PREFIX)
+    .parserConfiguration(PARSER_CONFIGURATION)
     .command(serveCommand(runner))
     .command(managementCommands(runner))
     .command(tokenCommand(runner))
@@ -68,13 +74,18 @@ export async function parseServeOptions(argv: readonly string[]): Promise<Parsed
   let failure: string | undefined;
   const parsed = await yargs([...argv])
     .env(ENV_PREFIX)
-    .options({ ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS })
+    .parserConfiguration(PARSER_CONFIGURATION)
+    .options(COMMAND_OPTIONS.serve)
     .strict()
     .exitProcess(false)
     .fail((message, error) => { failure = message || error?.message || 'invalid arguments'; })
     .parseAsync();
-  if (failure !== undefined) throw new UsageError(failure);
+  if (failure !== undefined) throw new UsageError(withSuggestions(failure, argv));
   return { ...toRawOptions(parsed), ignoredEnvironment };
+}
+
+function withSuggestions(message: string, argv: readonly string[]): string {
+  return [message, ...usageSuggestions(argv)].join('\n');
 }
 
 /** Reports a command's failure the way the user can act on it; returns the exit code. */
@@ -92,27 +103,27 @@ function report(error: unknown, io: Io): number {
   return 1;
 }
 
-/** Runs the CLI with `argv`; resolves with the exit code once the command has finished. */
+/**
+ * Runs the CLI with `argv`; resolves with the exit code once the command has finished. yargs runs a
+ * command's handler even when its own checks fail, so the handlers only hand over their bodies: the
+ * chosen body runs once the whole command line has parsed and validated.
+ */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   for (const name of dropUnknownEnvironment()) {
     io.err(`dsql-proxy: ignoring ${name}: no such option (see --help for the DSQL_PROXY_* variables)\n`);
   }
-  let exitCode = 0;
-  const runner: CommandRunner = {
-    io,
-    run: async (body) => {
-      try {
-        exitCode = await body();
-      } catch (error) {
-        exitCode = report(error, io);
-      }
-    },
-  };
+  let chosen: (() => Promise<number>) | undefined;
+  const runner: CommandRunner = { io, choose: (body) => { chosen = body; } };
   let usage: string | undefined;
   await buildParser(argv, runner)
     .exitProcess(false)
-    .fail((message, error) => { usage = message || error?.message || 'invalid arguments'; })
+    .fail((message, error) => { usage ??= message || error?.message || 'invalid arguments'; })
     .parseAsync();
-  if (usage !== undefined) return report(new UsageError(usage), io);
-  return exitCode;
+  if (usage !== undefined) return report(new UsageError(withSuggestions(usage, argv)), io);
+  if (!chosen) return 0; // --help or --version: yargs has printed it
+  try {
+    return await chosen();
+  } catch (error) {
+    return report(error, io);
+  }
 }

@@ -27,17 +27,19 @@ export interface RawOptions {
   region?: string | undefined;
   serviceIdentifier?: string | undefined;
   injectClusterId?: boolean | undefined;
-  keepDatabase?: boolean | undefined;
   sslNegotiation?: string | undefined;
   caFile?: string | undefined;
   tokenHostname?: string | undefined;
   /** Explicit name the upstream certificate must be valid for. */
   certificateName?: string | undefined;
-  tokenExpires?: number | undefined;
+  /** Seconds, as typed (a string from the command line) or a number. */
+  tokenExpires?: string | number | undefined;
   profile?: string | undefined;
   listen?: string | undefined;
-  connectTimeout?: number | undefined;
-  startupTimeout?: number | undefined;
+  connectTimeout?: string | number | undefined;
+  startupTimeout?: string | number | undefined;
+  /** Pass the client's database name on instead of `postgres`. */
+  keepDatabase?: boolean | undefined;
   logLevel?: string | undefined;
   /** Management API endpoint (a management VPC endpoint URL). */
   endpointUrl?: string | undefined;
@@ -55,14 +57,15 @@ export interface ProxyConfig {
   /** PrivateLink service identifier (`dsql-xxxx`); absent only on the option route. */
   readonly serviceIdentifier: string | undefined;
   readonly route: Route;
-  /** Whether `-c amzn-cluster-id=<id>` is appended to the client's options. */
+  /**
+   * Whether `-c amzn-cluster-id=<id>` is appended to the client's options: by default only on the option route,
+   * since AWS's private-DNS recipe (route sni) sends no such option.
+   */
   readonly injectClusterId: boolean;
-  /** Send the client's database name as asked instead of `postgres` (DSQL's only database). */
-  readonly keepDatabase: boolean;
   /** Whether upstream TLS starts directly or after an SSLRequest. */
   readonly sslNegotiation: SslNegotiation;
-  /** TLS SNI sent upstream; undefined when the endpoint is an IP on the option route. */
-  readonly servername: string | undefined;
+  /** TLS SNI sent upstream: the cluster's private DNS name (route sni) or the vpce name (route option). */
+  readonly servername: string;
   /**
    * Names of this cluster the server certificate may be valid for (at least one must match, never empty):
    * `--certificate-name` when given; else `<id>.<service-id>.<region>.on.aws` and, on the option route,
@@ -77,6 +80,8 @@ export interface ProxyConfig {
   readonly caFile: string | undefined;
   /** AWS shared-config profile for credentials. */
   readonly profile: string | undefined;
+  /** Whether the client's database name goes upstream as asked; otherwise every session asks for `postgres`. */
+  readonly keepDatabase: boolean;
   /** Local address to accept clients on. */
   readonly listen: HostPort;
   /** Deadline for reaching the endpoint and completing TLS and authentication. */
@@ -127,6 +132,8 @@ const SERVICE_IDENTIFIER = /^[a-z0-9][a-z0-9-]*$/;
 /** Validates raw options into a ProxyConfig, deriving region, service identifier and names. No I/O. */
 export function resolveConfig(raw: RawOptions): ProxyConfig {
   const endpointText = required(raw.endpoint, '--endpoint', 'the PrivateLink endpoint, e.g. vpce-….dsql-xxxx.us-east-1.vpce.amazonaws.com');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(endpointText);
+  if (scheme) throw new ConfigError('--endpoint', `give a host name or IP, not a URL: drop "${scheme[0]}" from "${endpointText}"`);
   const endpoint = hostPort(endpointText, '--endpoint', DEFAULTS.port);
   const facts = parseEndpointName(endpoint.host);
 
@@ -137,8 +144,14 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
   const route = raw.route ?? DEFAULTS.route;
   if (route !== 'sni' && route !== 'option') throw new ConfigError('--route', `"${route}" is not a route: use sni or option`);
 
-  const region = raw.region?.trim() || facts.region || regionOfEndpointUrl(raw.endpointUrl) || raw.ambientRegion?.trim();
   const endpointIsIp = isIP(endpoint.host) !== 0;
+  if (route === 'option' && endpointIsIp) {
+    // The option route's SNI is the vpce name, and DSQL refuses a connection without SNI.
+    throw new ConfigError('--route', `option needs the endpoint's DNS name (vpce-….vpce.amazonaws.com) as TLS SNI, and DSQL refuses connections without SNI; `
+      + `"${endpoint.host}" is an IP address: use --route sni, or give the endpoint's DNS name in --endpoint`);
+  }
+
+  const region = raw.region?.trim() || facts.region || regionOfEndpointUrl(raw.endpointUrl) || raw.ambientRegion?.trim();
   if (!region) {
     throw new ConfigError('--region', `required: it cannot be read from the endpoint "${endpoint.host}"${endpointIsIp ? ' (an IP address)' : ''}`);
   }
@@ -160,13 +173,10 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
   }
   const certificateNames = explicitName ? [explicitName]
     : route === 'sni' ? [privateName!] : [...(privateName ? [privateName] : []), publicName];
-  const servername = route === 'sni' ? privateName : optionRouteServername(endpoint.host);
+  const servername = route === 'sni' ? privateName! : optionRouteServername(endpoint.host)!;
   const tokenHostname = raw.tokenHostname?.trim() || (route === 'sni' ? privateName! : publicName);
 
-  const tokenExpiresSeconds = positiveNumber(raw.tokenExpires, '--token-expires', DEFAULTS.tokenExpiresSeconds);
-  if (!Number.isInteger(tokenExpiresSeconds) || tokenExpiresSeconds > MAX_TOKEN_EXPIRES_SECONDS) {
-    throw new ConfigError('--token-expires', `must be a whole number of seconds from 1 to ${MAX_TOKEN_EXPIRES_SECONDS}`);
-  }
+  const tokenExpiresSeconds = parseTokenLifetime(raw.tokenExpires, '--token-expires');
 
   const sslNegotiation = raw.sslNegotiation ?? DEFAULTS.sslNegotiation;
   if (!(SSL_NEGOTIATIONS as readonly string[]).includes(sslNegotiation)) {
@@ -185,7 +195,6 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     serviceIdentifier,
     route,
     injectClusterId: raw.injectClusterId ?? route === 'option',
-    keepDatabase: raw.keepDatabase ?? false,
     sslNegotiation: sslNegotiation as SslNegotiation,
     servername,
     certificateNames: Object.freeze(certificateNames),
@@ -193,12 +202,29 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     tokenExpiresSeconds,
     caFile: raw.caFile || undefined,
     profile: raw.profile || undefined,
-    listen: hostPort(raw.listen ?? DEFAULTS.listen, '--listen', DEFAULTS.port),
+    listen: listenAddress(raw.listen ?? DEFAULTS.listen),
     connectTimeoutMs: positiveNumber(raw.connectTimeout, '--connect-timeout', DEFAULTS.connectTimeoutSeconds) * 1000,
     startupTimeoutMs: positiveNumber(raw.startupTimeout, '--startup-timeout', DEFAULTS.startupTimeoutSeconds) * 1000,
     logLevel: logLevel as LogLevel,
     endpointUrl: endpointUrl(raw.endpointUrl),
   });
+}
+
+/** Token lifetime in whole seconds (1 to 604800) from `value` as typed; DEFAULTS.tokenExpiresSeconds when absent. */
+export function parseTokenLifetime(value: string | number | undefined, flag: string): number {
+  const seconds = positiveNumber(value, flag, DEFAULTS.tokenExpiresSeconds);
+  if (!Number.isInteger(seconds) || seconds > MAX_TOKEN_EXPIRES_SECONDS) {
+    throw new ConfigError(flag, `"${String(value)}" is not a whole number of seconds from 1 to ${MAX_TOKEN_EXPIRES_SECONDS}`);
+  }
+  return seconds;
+}
+
+/**
+ * Validates every option but the service identifier, which the caller is about to look up with
+ * GetVpcEndpointServiceName: a mistyped value must fail before any request is made.
+ */
+export function checkBeforeLookup(raw: RawOptions): void {
+  resolveConfig({ ...raw, serviceIdentifier: raw.serviceIdentifier?.trim() || 'dsql-lookup' });
 }
 
 /** Validates what the management commands need: a region (flag, endpoint names, environment) and the endpoint URL. */
@@ -253,10 +279,16 @@ function hostPort(value: string, flag: string, defaultPort: number): HostPort {
   return parsed;
 }
 
-function positiveNumber(value: number | undefined, flag: string, fallback: number): number {
+/** A bare port means that port on loopback, the safe address (`--listen 6432`). */
+function listenAddress(value: string): HostPort {
+  return hostPort(/^\s*\d+\s*$/.test(value) ? `127.0.0.1:${value.trim()}` : value, '--listen', DEFAULTS.port);
+}
+
+function positiveNumber(value: string | number | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigError(flag, `"${String(value)}" is not a positive number`);
-  }
-  return value;
+  const text = String(value).trim();
+  const number = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(number)) throw new ConfigError(flag, `"${String(value)}" is not a number`);
+  if (number <= 0) throw new ConfigError(flag, `"${String(value)}" is not a positive number`);
+  return number;
 }

@@ -31,7 +31,6 @@ describe('configuration from flags and environment', () => {
       serviceIdentifier: 'dsql-fnh4',
       route: 'sni',
       injectClusterId: false,
-      keepDatabase: false,
       sslNegotiation: 'direct',
       servername: `${ID}.dsql-fnh4.us-east-1.on.aws`,
       certificateNames: [`${ID}.dsql-fnh4.us-east-1.on.aws`],
@@ -39,6 +38,7 @@ describe('configuration from flags and environment', () => {
       tokenExpiresSeconds: 900,
       caFile: undefined,
       profile: undefined,
+      keepDatabase: false,
       listen: { host: '127.0.0.1', port: 5432 },
       connectTimeoutMs: 10_000,
       startupTimeoutMs: 10_000,
@@ -47,12 +47,44 @@ describe('configuration from flags and environment', () => {
     });
   });
 
-  it('uses the vpce name as SNI, verifies only the chain and signs for <id>.dsql.<region>.on.aws on the option route', async () => {
+  it('uses the vpce name as SNI, the cluster-id option, the cluster\'s DSQL names and signs for <id>.dsql.<region>.on.aws on the option route', async () => {
     const config = await configFrom(['--cluster-id', ID, '--endpoint', `${VPCE}:6543`, '--route', 'option']);
     expect(config).toMatchObject({
       endpoint: { host: VPCE, port: 6543 }, servername: VPCE, certificateNames: [`${ID}.dsql-fnh4.us-east-1.on.aws`, `${ID}.dsql.us-east-1.on.aws`],
-      tokenHostname: `${ID}.dsql.us-east-1.on.aws`,
+      tokenHostname: `${ID}.dsql.us-east-1.on.aws`, injectClusterId: true,
     });
+  });
+
+  it('injects the cluster-id option on the option route only, unless --inject-cluster-id or its negation says otherwise', async () => {
+    const sni = ['--cluster-id', ID, '--endpoint', VPCE];
+    const option = [...sni, '--route', 'option'];
+    expect((await configFrom(sni)).injectClusterId).toBe(false);
+    expect((await configFrom(option)).injectClusterId).toBe(true);
+    expect((await configFrom([...sni, '--inject-cluster-id'])).injectClusterId).toBe(true);
+    expect((await configFrom([...option, '--no-inject-cluster-id'])).injectClusterId).toBe(false);
+    expect((await configFrom(sni, { DSQL_PROXY_INJECT_CLUSTER_ID: 'true' })).injectClusterId).toBe(true);
+  });
+
+  it('sends postgres as the database unless --keep-database or DSQL_PROXY_KEEP_DATABASE', async () => {
+    const base = ['--cluster-id', ID, '--endpoint', VPCE];
+    expect((await configFrom(base)).keepDatabase).toBe(false);
+    expect((await configFrom([...base, '--keep-database'])).keepDatabase).toBe(true);
+    expect((await configFrom(base, { DSQL_PROXY_KEEP_DATABASE: 'true' })).keepDatabase).toBe(true);
+  });
+
+  it('takes --certificate-name or DSQL_PROXY_CERTIFICATE_NAME as the only name the certificate must carry', async () => {
+    const base = ['--cluster-id', ID, '--endpoint', VPCE, '--route', 'option'];
+    expect((await configFrom([...base, '--certificate-name', 'Custom.Example.com'])).certificateNames).toEqual(['custom.example.com']);
+    expect((await configFrom(base, { DSQL_PROXY_CERTIFICATE_NAME: 'other.example.com' })).certificateNames).toEqual(['other.example.com']);
+    expect(await errorFrom([...base, '--certificate-name', 'not a name'])).toMatchObject({ flag: '--certificate-name' });
+  });
+
+  it('reads a bare --listen port as that port on 127.0.0.1', async () => {
+    expect((await configFrom(['--cluster-id', ID, '--endpoint', VPCE, '--listen', '6432'])).listen).toEqual({ host: '127.0.0.1', port: 6432 });
+  });
+
+  it('takes a flag given twice at its last value', async () => {
+    expect((await configFrom(['--cluster-id', ID, '--endpoint', VPCE, '--listen', '127.0.0.1:1', '--listen', '127.0.0.1:2'])).listen.port).toBe(2);
   });
 
   it('takes every flag from DSQL_PROXY_* variables, flags winning over them', async () => {
@@ -75,10 +107,12 @@ describe('configuration from flags and environment', () => {
     expect(config.servername).toBe(`${ID}.dsql-fnh4.us-east-1.on.aws`);
   });
 
-  it('sends no SNI for an IP endpoint on the option route', async () => {
-    const config = await configFrom(['--cluster-id', ID, '--endpoint', '10.0.0.9', '--region', 'us-east-1', '--route', 'option']);
-    expect(config.servername).toBeUndefined();
-    expect(config.serviceIdentifier).toBeUndefined();
+  it('refuses an IP endpoint on the option route, which would send no SNI', async () => {
+    const error = await errorFrom(['--cluster-id', ID, '--endpoint', '10.0.0.9', '--region', 'us-east-1', '--route', 'option']);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).flag).toBe('--route');
+    expect(error.message).toMatch(/SNI/);
+    expect(error.message).toMatch(/use --route sni, or give the endpoint's DNS name/);
   });
 
   it('reads the cluster id from a private DNS endpoint name', async () => {
@@ -98,7 +132,12 @@ describe('configuration from flags and environment', () => {
     [['--cluster-id', ID, '--endpoint', VPCE, '--listen', 'localhost:x'], '--listen', /not a port/],
     [['--cluster-id', ID, '--endpoint', VPCE, '--token-expires', '604801'], '--token-expires', /604800/],
     [['--cluster-id', ID, '--endpoint', VPCE, '--token-expires', '0'], '--token-expires', /positive/],
-    [['--cluster-id', ID, '--endpoint', VPCE, '--connect-timeout', 'soon'], '--connect-timeout', /positive/],
+    [['--cluster-id', ID, '--endpoint', VPCE, '--connect-timeout', 'soon'], '--connect-timeout', /^--connect-timeout: "soon" is not a number$/],
+    [['--cluster-id', ID, '--endpoint', VPCE, '--startup-timeout', 'abc'], '--startup-timeout', /^--startup-timeout: "abc" is not a number$/],
+    [['--cluster-id', ID, '--endpoint', VPCE, '--token-expires', '1.5h'], '--token-expires', /^--token-expires: "1.5h" is not a number$/],
+    [['--cluster-id', ID, '--endpoint', VPCE, '--connect-timeout', '-1'], '--connect-timeout', /"-1" is not a positive number/],
+    [['--cluster-id', ID, '--endpoint', `https://${VPCE}`], '--endpoint', /not a URL: drop "https:\/\/"/],
+    [['--cluster-id', ID, '--endpoint', `postgres://${VPCE}:5432`], '--endpoint', /not a URL: drop "postgres:\/\/"/],
   ] as const)('rejects %j naming %s', async (argv, flag, message) => {
     const error = await errorFrom([...argv]);
     expect(error).toBeInstanceOf(ConfigError);
@@ -110,6 +149,7 @@ describe('configuration from flags and environment', () => {
     const unknown = await errorFrom(['--cluster-id', ID, '--endpont', VPCE]);
     expect(unknown).toBeInstanceOf(UsageError);
     expect(unknown.message).toMatch(/endpont/);
+    expect(unknown.message).toMatch(/Did you mean --endpoint \(not --endpont\)\?/);
     const route = await errorFrom(['--cluster-id', ID, '--endpoint', VPCE, '--route', 'dns']);
     expect(route.message).toMatch(/route/);
     const negotiation = await errorFrom(['--cluster-id', ID, '--endpoint', VPCE, '--ssl-negotiation', 'require']);

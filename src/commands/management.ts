@@ -3,12 +3,16 @@ import { createCredentials } from '../aws/credentials.js';
 import { createManagementApi, type ClusterDetails, type ManagementApi } from '../aws/management.js';
 import { resolveManagementConfig, type RawOptions } from '../config.js';
 import { privateClusterHostname, publicClusterHostname } from '../endpoint.js';
-import { AWS_OPTIONS, JSON_OPTION, toRawOptions } from './options.js';
+import { COMMAND_OPTIONS, toRawOptions } from './options.js';
 import { json, table, type Io } from './output.js';
 
-/** Runs one command body and records its exit code. */
+/**
+ * Takes the body of the command yargs chose. The CLI runs it only after the whole command line has
+ * validated, so that a usage error never follows a command that already listened, signed or connected.
+ */
 export interface CommandRunner {
-  run(body: () => Promise<number>): Promise<void>;
+  /** Records `body` (resolving to the exit code) as the command to run. */
+  choose(body: () => Promise<number>): void;
   readonly io: Io;
 }
 
@@ -42,8 +46,8 @@ export function managementCommands(runner: CommandRunner): CommandModule[] {
   const clusters: CommandModule = {
     command: 'clusters',
     describe: 'list the clusters of a region (ListClusters, all pages)',
-    builder: (y: Argv) => y.options({ ...AWS_OPTIONS, ...JSON_OPTION, details: { type: 'boolean', default: false, describe: 'add GetCluster fields (status, creation time, deletion protection)' } }),
-    handler: (argv) => runner.run(async () => {
+    builder: (y: Argv) => y.options(COMMAND_OPTIONS.clusters),
+    handler: (argv) => runner.choose(async () => {
       const api = managementFrom(toRawOptions(argv));
       const list = await api.listClusters();
       const details = argv.details ? await Promise.all(list.map((c) => api.getCluster(c.identifier))) : undefined;
@@ -59,8 +63,8 @@ export function managementCommands(runner: CommandRunner): CommandModule[] {
   const cluster: CommandModule = {
     command: 'cluster <id>',
     describe: 'show one cluster (GetCluster)',
-    builder: (y: Argv) => y.positional('id', { type: 'string', describe: 'cluster identifier' }).options({ ...AWS_OPTIONS, ...JSON_OPTION }),
-    handler: (argv) => runner.run(async () => {
+    builder: (y: Argv) => y.positional('id', { type: 'string', describe: 'cluster identifier' }).options(COMMAND_OPTIONS.cluster),
+    handler: (argv) => runner.choose(async () => {
       const details = await managementFrom(toRawOptions(argv)).getCluster(String(argv.id));
       io.out(argv.json ? json(details) : keyValues(describeCluster(details)));
       return 0;
@@ -70,8 +74,8 @@ export function managementCommands(runner: CommandRunner): CommandModule[] {
     command: 'service-name <id>',
     describe: 'the PrivateLink service name of a cluster and every name built from it (GetVpcEndpointServiceName)',
     builder: (y: Argv) => y.positional('id', { type: 'string', describe: 'cluster identifier' })
-      .options({ ...AWS_OPTIONS, ...JSON_OPTION, endpoint: { type: 'string', describe: 'your connection endpoint (vpce name or IP), to complete the dsql-proxy command line' } }),
-    handler: (argv) => runner.run(async () => {
+      .options(COMMAND_OPTIONS['service-name']),
+    handler: (argv) => runner.choose(async () => {
       const raw = toRawOptions(argv);
       const { region } = resolveManagementConfig(raw);
       const id = String(argv.id);

@@ -7,63 +7,103 @@ export const AWS_OPTIONS = {
   'endpoint-url': { type: 'string', group: 'AWS:', describe: 'management API endpoint, e.g. the management VPC endpoint https://vpce-….dsql.<region>.vpce.amazonaws.com' },
 } as const;
 
+// Numbers are taken as strings so that config.ts can echo a bad value as typed; yargs' number type turns "abc" into NaN.
+
 /** Flags that say how to reach the cluster (serving and doctor). */
 export const CONNECTION_OPTIONS = {
   'cluster-id': { type: 'string', group: 'Cluster:', describe: 'DSQL cluster identifier' },
   endpoint: { type: 'string', group: 'Cluster:', describe: 'PrivateLink connection endpoint: vpce DNS name or IP, optional :port (default 5432)' },
   'service-identifier': { type: 'string', group: 'Cluster:', describe: 'PrivateLink service identifier, e.g. dsql-fnh4 (from the vpce name, or looked up)' },
-  route: { choices: ['sni', 'option'], group: 'Connection:', describe: 'sni: TLS name <id>.<service-id>.<region>.on.aws, verify-full; option: vpce name as SNI, chain-only verification', default: DEFAULTS.route },
-  'inject-cluster-id': { type: 'boolean', group: 'Connection:', default: true, describe: 'append -c amzn-cluster-id=<id> to the client\'s options (--no-inject-cluster-id to turn off)' },
+  route: { choices: ['sni', 'option'], group: 'Connection:', default: DEFAULTS.route,
+    describe: 'sni (AWS private-DNS recipe): SNI and token for <id>.<service-id>.<region>.on.aws, no cluster-id option; '
+      + 'option (AWS no-DNS recipe, needs the vpce DNS name): the vpce name as SNI, -c amzn-cluster-id=<id>, token for <id>.dsql.<region>.on.aws. '
+      + 'Either way the certificate must be valid for one of the cluster\'s DSQL names' },
+  'inject-cluster-id': { type: 'boolean', group: 'Connection:', defaultDescription: 'on with --route option, off with sni',
+    describe: 'append -c amzn-cluster-id=<id> to the client\'s options (--inject-cluster-id / --no-inject-cluster-id override the route\'s choice)' },
   'ssl-negotiation': { choices: SSL_NEGOTIATIONS, group: 'Connection:', default: DEFAULTS.sslNegotiation,
     describe: 'direct: TLS at once with ALPN postgresql (one round trip fewer); postgres: SSLRequest first, as libpq before 17' },
   'ca-file': { type: 'string', group: 'Connection:', describe: 'PEM file of extra trusted CAs (added to Node\'s default store)' },
-  'connect-timeout': { type: 'number', group: 'Connection:', describe: 'seconds to reach the endpoint, finish TLS and authenticate', default: DEFAULTS.connectTimeoutSeconds },
+  'certificate-name': { type: 'string', group: 'Connection:',
+    describe: 'the name the endpoint\'s certificate must be valid for, instead of the cluster\'s DSQL names (dsql-proxy doctor shows the names it carries)' },
+  'connect-timeout': { type: 'string', group: 'Connection:', describe: 'seconds to reach the endpoint, finish TLS and authenticate', default: DEFAULTS.connectTimeoutSeconds },
   'token-hostname': { type: 'string', group: 'Authentication:', describe: 'hostname the IAM token is signed for (default follows --route)' },
-  'token-expires': { type: 'number', group: 'Authentication:', describe: 'token lifetime in seconds (1-604800)', default: DEFAULTS.tokenExpiresSeconds },
+  'token-expires': { type: 'string', group: 'Authentication:', describe: 'token lifetime in seconds (1-604800)', default: DEFAULTS.tokenExpiresSeconds },
 } as const;
 
 /** Flags only the serving command has. */
 export const SERVE_ONLY_OPTIONS = {
-  listen: { type: 'string', group: 'Local:', describe: 'address to accept PostgreSQL clients on', default: DEFAULTS.listen },
-  'startup-timeout': { type: 'number', group: 'Local:', describe: 'seconds a client has to send its startup packet', default: DEFAULTS.startupTimeoutSeconds },
+  'keep-database': { type: 'boolean', group: 'Connection:', default: false,
+    describe: 'send the database the client asks for; by default every session asks for postgres, DSQL\'s only database' },
+  listen: { type: 'string', group: 'Local:', describe: 'address to accept PostgreSQL clients on (a bare port means 127.0.0.1:port)', default: DEFAULTS.listen },
+  'startup-timeout': { type: 'string', group: 'Local:', describe: 'seconds a client has to send its startup packet', default: DEFAULTS.startupTimeoutSeconds },
   'log-level': { choices: LOG_LEVELS, group: 'Local:', describe: 'JSON log level on stderr', default: DEFAULTS.logLevel },
   check: { type: 'boolean', group: 'Local:', default: false, describe: 'run the doctor\'s network and login checks first; exit 1 if one fails' },
+  user: { type: 'string', group: 'Local:', default: 'admin', describe: 'database role --check logs in as' },
 } as const;
 
 /** Output flags of the reporting commands. */
 export const JSON_OPTION = { json: { type: 'boolean', default: false, describe: 'print JSON for scripts' } } as const;
 
-/** Flags of the token and doctor commands that name the database role. */
+/** Flags of the doctor command that name the database role. */
 export const ROLE_OPTIONS = {
   user: { type: 'string', default: 'admin', describe: 'database role (admin gets a DbConnectAdmin token, others DbConnect)' },
   database: { type: 'string', default: 'postgres', describe: 'database for the login check' },
 } as const;
 
+/** Every command's flags, by command name: the builders use them, and a mistyped flag is matched against them. */
+export const COMMAND_OPTIONS = {
+  serve: { ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS },
+  clusters: { ...AWS_OPTIONS, ...JSON_OPTION, details: { type: 'boolean', default: false, describe: 'add GetCluster fields (status, creation time, deletion protection)' } },
+  cluster: { ...AWS_OPTIONS, ...JSON_OPTION },
+  'service-name': { ...AWS_OPTIONS, ...JSON_OPTION, endpoint: { type: 'string', describe: 'your connection endpoint (vpce name or IP), to complete the dsql-proxy command line' } },
+  token: {
+    ...AWS_OPTIONS,
+    'cluster-id': CONNECTION_OPTIONS['cluster-id'],
+    endpoint: CONNECTION_OPTIONS.endpoint,
+    'service-identifier': CONNECTION_OPTIONS['service-identifier'],
+    route: CONNECTION_OPTIONS.route,
+    hostname: { type: 'string', describe: 'hostname to sign for (default: as serving would, from --cluster-id and --endpoint/--route)' },
+    admin: { type: 'boolean', describe: 'DbConnectAdmin token for the admin role (the default)' },
+    user: { type: 'string', describe: 'a non-admin role: DbConnect token' },
+    expires: { type: 'string', default: DEFAULTS.tokenExpiresSeconds, describe: 'lifetime in seconds (1-604800)' },
+  },
+  doctor: { ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...ROLE_OPTIONS, ...JSON_OPTION },
+} as const;
+
+/** A command name of COMMAND_OPTIONS. */
+export type CommandName = keyof typeof COMMAND_OPTIONS;
+
+/** The flags yargs adds to every command. */
+export const BUILT_IN_FLAGS: readonly string[] = ['help', 'version'];
+
 /** Every flag name any command takes (for recognising DSQL_PROXY_* variables). */
 export const ALL_FLAG_NAMES: readonly string[] = [
-  ...Object.keys(AWS_OPTIONS), ...Object.keys(CONNECTION_OPTIONS), ...Object.keys(SERVE_ONLY_OPTIONS),
-  ...Object.keys(JSON_OPTION), ...Object.keys(ROLE_OPTIONS), 'details', 'admin', 'hostname', 'expires', 'help', 'version',
+  ...new Set([...Object.values(COMMAND_OPTIONS).flatMap((options) => Object.keys(options)), ...BUILT_IN_FLAGS]),
 ];
 
 /** Parsed yargs arguments (camelCase keys) → RawOptions, adding the region the environment gives. */
 export function toRawOptions(argv: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): RawOptions {
   const str = (key: string): string | undefined => (typeof argv[key] === 'string' ? (argv[key] as string) : undefined);
-  const num = (key: string): number | undefined => (argv[key] === undefined ? undefined : Number(argv[key]));
+  const bool = (key: string): boolean | undefined => (typeof argv[key] === 'boolean' ? (argv[key] as boolean) : undefined);
+  // Numeric flags stay as typed; config.ts parses them and echoes a bad value.
+  const numeric = (key: string): string | number | undefined => (typeof argv[key] === 'string' || typeof argv[key] === 'number' ? (argv[key] as string | number) : undefined);
   return {
     clusterId: str('clusterId'),
     endpoint: str('endpoint'),
     route: str('route'),
     region: str('region'),
     serviceIdentifier: str('serviceIdentifier'),
-    injectClusterId: typeof argv.injectClusterId === 'boolean' ? argv.injectClusterId : undefined,
+    injectClusterId: bool('injectClusterId'),
     sslNegotiation: str('sslNegotiation'),
     caFile: str('caFile'),
+    certificateName: str('certificateName'),
     tokenHostname: str('tokenHostname'),
-    tokenExpires: num('tokenExpires'),
+    tokenExpires: numeric('tokenExpires'),
     profile: str('profile'),
     listen: str('listen'),
-    connectTimeout: num('connectTimeout'),
-    startupTimeout: num('startupTimeout'),
+    connectTimeout: numeric('connectTimeout'),
+    startupTimeout: numeric('startupTimeout'),
+    keepDatabase: bool('keepDatabase'),
     logLevel: str('logLevel'),
     endpointUrl: str('endpointUrl'),
     ambientRegion: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,

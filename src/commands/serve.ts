@@ -1,27 +1,28 @@
 import type { Argv, CommandModule } from 'yargs';
 import { completeServiceIdentifier, ManagementError } from '../aws/management.js';
-import { needsServiceIdentifierLookup, resolveConfig } from '../config.js';
+import { checkBeforeLookup, needsServiceIdentifierLookup, resolveConfig, type ProxyConfig } from '../config.js';
 import { runDoctor } from '../doctor/doctor.js';
 import { allPassed, renderReport } from '../doctor/report.js';
 import { startProxy } from '../run.js';
 import { managementFrom, type CommandRunner } from './management.js';
-import { AWS_OPTIONS, CONNECTION_OPTIONS, SERVE_ONLY_OPTIONS, toRawOptions } from './options.js';
+import { COMMAND_OPTIONS, toRawOptions } from './options.js';
 
 /** The default command: listen for PostgreSQL clients and carry them to the cluster. */
 export function serveCommand(runner: CommandRunner): CommandModule {
   return {
     command: ['serve', '$0'],
     describe: 'listen for PostgreSQL clients and connect them to the cluster (the default command)',
-    builder: (y: Argv) => y.options({ ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS })
+    builder: (y: Argv) => y.options(COMMAND_OPTIONS.serve)
       .example('$0 --cluster-id abcdefghijklmnopqrstuvwxyz --endpoint vpce-0123456789abcdef0-abcdefgh.dsql-fnh4.us-east-1.vpce.amazonaws.com',
         'then: psql "host=localhost user=admin dbname=postgres"')
       .example('$0 --cluster-id abcdefghijklmnopqrstuvwxyz --endpoint 10.0.1.25 --region us-east-1 --service-identifier dsql-fnh4',
         'dial an endpoint IP (e.g. over Direct Connect), no DNS needed')
       .example('DSQL_PROXY_CLUSTER_ID=… DSQL_PROXY_ENDPOINT=… $0 --listen 0.0.0.0:5432 --check',
         'every flag is also an environment variable; --check fails fast in containers'),
-    handler: (argv) => runner.run(async () => {
+    handler: (argv) => runner.choose(async () => {
       let raw = toRawOptions(argv);
       if (needsServiceIdentifierLookup(raw)) {
+        checkBeforeLookup(raw);
         try {
           raw = (await completeServiceIdentifier(raw, managementFrom(raw))).raw;
         } catch (error) {
@@ -33,7 +34,7 @@ export function serveCommand(runner: CommandRunner): CommandModule {
       }
       const config = resolveConfig(raw);
       if (argv.check) {
-        const results = await runDoctor({ raw, user: 'admin', database: 'postgres', scope: 'network' });
+        const results = await runDoctor({ raw, user: String(argv.user), database: 'postgres', scope: 'network' });
         runner.io.err(renderReport(results));
         if (!allPassed(results)) return 1;
       }
@@ -41,7 +42,7 @@ export function serveCommand(runner: CommandRunner): CommandModule {
       try {
         proxy = await startProxy(config);
       } catch (error) {
-        runner.io.err(`dsql-proxy: cannot start: ${(error as Error).message}\n`);
+        runner.io.err(`dsql-proxy: cannot start: ${(error as Error).message}\n${startHint(error as NodeJS.ErrnoException, config)}`);
         return 1;
       }
       return new Promise<number>((resolve) => {
@@ -54,4 +55,13 @@ export function serveCommand(runner: CommandRunner): CommandModule {
       });
     }),
   };
+}
+
+/** What to do when the listener cannot start; empty when there is nothing specific to say. */
+function startHint(error: NodeJS.ErrnoException, config: ProxyConfig): string {
+  if (error.code !== 'EADDRINUSE') return '';
+  const { host, port } = config.listen;
+  const other = port === 6432 ? 6433 : 6432;
+  return `Another program already listens on ${host}:${port} (often a local PostgreSQL): use another port, e.g. --listen ${host}:${other}, `
+    + 'and point clients at it.\n';
 }

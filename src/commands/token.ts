@@ -1,31 +1,20 @@
 import type { Argv, CommandModule } from 'yargs';
 import { createCredentials } from '../aws/credentials.js';
 import { ADMIN_ROLE, createTokenProvider } from '../aws/token.js';
-import { ConfigError, resolveConfig, resolveManagementConfig } from '../config.js';
+import { ConfigError, parseTokenLifetime, resolveConfig, resolveManagementConfig } from '../config.js';
 import { publicClusterHostname } from '../endpoint.js';
 import type { CommandRunner } from './management.js';
-import { AWS_OPTIONS, CONNECTION_OPTIONS, toRawOptions } from './options.js';
+import { COMMAND_OPTIONS, toRawOptions } from './options.js';
 
 /** `token`: prints an IAM token like `aws dsql generate-db-connect[-admin]-auth-token`. */
 export function tokenCommand(runner: CommandRunner): CommandModule {
   return {
     command: 'token',
     describe: 'print an IAM auth token (as aws dsql generate-db-connect-admin-auth-token does)',
-    builder: (y: Argv) => y.options({
-      ...AWS_OPTIONS,
-      'cluster-id': CONNECTION_OPTIONS['cluster-id'],
-      endpoint: CONNECTION_OPTIONS.endpoint,
-      'service-identifier': CONNECTION_OPTIONS['service-identifier'],
-      route: CONNECTION_OPTIONS.route,
-      hostname: { type: 'string', describe: 'hostname to sign for (default: as serving would, from --cluster-id and --endpoint/--route)' },
-      admin: { type: 'boolean', describe: 'DbConnectAdmin token for the admin role (the default)' },
-      user: { type: 'string', describe: 'a non-admin role: DbConnect token' },
-      expires: { type: 'number', default: 900, describe: 'lifetime in seconds (1-604800)' },
-    }).conflicts('admin', 'user'),
-    handler: (argv) => runner.run(async () => {
+    builder: (y: Argv) => y.options(COMMAND_OPTIONS.token).conflicts('admin', 'user'),
+    handler: (argv) => runner.choose(async () => {
       const raw = toRawOptions(argv);
-      const expires = Number(argv.expires);
-      if (!Number.isInteger(expires) || expires < 1 || expires > 604_800) throw new ConfigError('--expires', 'must be a whole number of seconds from 1 to 604800');
+      const expires = parseTokenLifetime(typeof argv.expires === 'string' || typeof argv.expires === 'number' ? argv.expires : undefined, '--expires');
       let hostname = typeof argv.hostname === 'string' ? argv.hostname : undefined;
       let region: string;
       if (!hostname && raw.endpoint) {

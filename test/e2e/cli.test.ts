@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CLUSTER_ID, REGION, SERVICE_ID, expectNoSecrets, psql, runTool, spawnProxy, useRig, TEST_CREDENTIALS,
+  CLUSTER_ID, REGION, SERVICE_ID, clientEnv, expectNoSecrets, psql, runTool, spawnProxy, useRig, TEST_CREDENTIALS,
 } from '../support/harness.js';
+import { freePort } from '../support/postgres.js';
 
 const rig = useRig({ proxy: false });
+
+const credentialEnv = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey };
 
 const serveArgs = (): string[] => [
   '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${rig.emulator.port}`, '--region', REGION,
@@ -57,7 +60,12 @@ describe('the dsql-proxy command', () => {
   it.each([
     [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--bogus'], /Unknown argument: bogus/],
     [['--cluster-id', CLUSTER_ID], /--endpoint: required/],
-    [['--cluster-id', CLUSTER_ID, '--endpoint', '10.0.0.1', '--route', 'option'], /--region: required/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', '10.0.0.1', '--route', 'option'], /--route: option needs the endpoint's DNS name .* use --route sni, or give the endpoint's DNS name/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', '10.0.0.1', '--route', 'option', '--region', REGION], /--route: .*DSQL refuses connections without SNI/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', 'https://vpce-0abc-def.dsql-fnh4.us-east-1.vpce.amazonaws.com'], /--endpoint: give a host name or IP, not a URL: drop "https:\/\/"/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--region', REGION, '--service-identifier', SERVICE_ID, '--connect-timeout', 'abc'], /--connect-timeout: "abc" is not a number\n/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--profle', 'dev'], /Unknown argument: profle\nDid you mean --profile \(not --profle\)\?/],
+    [['clsuters', '--region', REGION], /Did you mean the command "clusters"\?/],
     [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--route', 'dns'], /Argument: route, Given: "dns"/],
   ])('exits 2 on bad flags %j, naming the flag', async (args, message) => {
     const result = await runTool(process.execPath, ['bin/dsql-proxy.js', ...args]);
@@ -65,14 +73,46 @@ describe('the dsql-proxy command', () => {
     expect(result.stderr).toMatch(message);
   });
 
-  it('exits 1 when the listen address is taken', async () => {
+  it('exits 1 when the listen address is taken, hinting at another port', async () => {
     const first = await spawnProxy(serveArgs(), {});
     try {
       const second = await runTool(process.execPath, ['bin/dsql-proxy.js', ...serveArgs(), '--listen', `127.0.0.1:${first.port}`]);
       expect(second.status).toBe(1);
       expect(second.stderr).toMatch(/cannot start: .*EADDRINUSE/);
+      expect(second.stderr).toContain(`Another program already listens on 127.0.0.1:${first.port} (often a local PostgreSQL): use another port, e.g. --listen 127.0.0.1:6432`);
     } finally {
       await first.stop();
     }
+  });
+
+  it('listens on 127.0.0.1 at a bare --listen port', async () => {
+    const port = await freePort();
+    const proxy = await spawnProxy([...serveArgs(), '--listen', String(port)], credentialEnv);
+    try {
+      expect(proxy.port).toBe(port);
+      const result = await psql(port, ['-At', '-c', 'select 3']);
+      expect(result.stdout.trim(), result.stderr).toBe('3');
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a command line with a usage error runs nothing', () => {
+  it('token with both --admin and --user prints no token', async () => {
+    const result = await runTool(process.execPath, ['bin/dsql-proxy.js', 'token', '--admin', '--user', 'x', '--cluster-id', CLUSTER_ID, '--region', REGION],
+      { env: clientEnv(credentialEnv) });
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/Arguments admin and user are mutually exclusive/);
+  });
+
+  it('serve with a mistyped flag exits 2 without listening, naming the flag it meant', async () => {
+    const port = await freePort();
+    const result = await runTool(process.execPath, ['bin/dsql-proxy.js', ...serveArgs(), '--listen', '127.0.0.1:0', '--lsiten', `127.0.0.1:${port}`, '--log-level', 'info'],
+      { env: clientEnv(credentialEnv), timeoutMs: 10_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).not.toContain('listening');
+    expect(result.stderr).toMatch(/Unknown argument: lsiten\nDid you mean --listen \(not --lsiten\)\?/);
   });
 });

@@ -79,6 +79,15 @@ describe('management commands through the management endpoint', () => {
     expect(json).toMatchObject({ serviceIdentifier: SERVICE_ID, privateDnsName: `${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws` });
   });
 
+  it('a mistyped flag is a usage error before any request, naming the flag it meant', async () => {
+    const before = fake.requests.length;
+    const result = await cli('clusters', '--region', REGION, '--detials');
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/Unknown argument: detials\nDid you mean --details \(not --detials\)\?/);
+    expect(fake.requests.length).toBe(before);
+  });
+
   it('a missing region is a usage error naming --region', async () => {
     const result = await cli('clusters');
     expect(result.status).toBe(2);
@@ -106,6 +115,14 @@ describe('token', () => {
       .toMatchObject({ action: 'DbConnect', expiresInSeconds: 60 });
   });
 
+  it('echoes a bad --expires as typed and prints no token', async () => {
+    const result = await runTool(process.execPath, ['bin/dsql-proxy.js', 'token', '--cluster-id', CLUSTER_ID, '--region', REGION, '--expires', 'abc'],
+      { env: clientEnv(credentialEnv) });
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/--expires: "abc" is not a number/);
+  });
+
   it('signs for the cluster name when given the endpoint, as serving would', async () => {
     const token = await tokenOf('--cluster-id', CLUSTER_ID, '--endpoint', `vpce-0abc-def.${SERVICE_ID}.${REGION}.vpce.amazonaws.com`);
     expect(verifyToken(token, { secrets, region: REGION, hostnames: [`${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`], user: 'admin', now: Date.now() }).action).toBe('DbConnectAdmin');
@@ -125,6 +142,15 @@ describe('serving with the management API', () => {
     }
   });
 
+  it('a bad value exits 2 before the service identifier is looked up', async () => {
+    const before = fake.requests.length;
+    const result = await runTool(process.execPath, ['bin/dsql-proxy.js', '--cluster-id', CLUSTER_ID, '--endpoint', '10.0.0.9', '--region', REGION,
+      '--endpoint-url', fake.url, '--connect-timeout', 'abc'], { env: clientEnv(credentialEnv) });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/--connect-timeout: "abc" is not a number/);
+    expect(fake.requests.length).toBe(before);
+  });
+
   it('exits 1 with the reason when the lookup fails', async () => {
     const result = await runTool(process.execPath, ['bin/dsql-proxy.js', '--cluster-id', 'zzzzzzzzzzzzzzzzzzzzzzzzzz', '--endpoint', '10.0.0.9',
       '--region', REGION, '--endpoint-url', fake.url], { env: clientEnv(credentialEnv) });
@@ -139,6 +165,19 @@ describe('serving with the management API', () => {
     try {
       expect(proxy.stderr()).toContain('✓ login and select 1');
       expect(proxy.stderr()).not.toContain('management API');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('--check logs in as --user', async () => {
+    const before = rig.emulator.records.length;
+    const proxy = await spawnProxy(['--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${rig.emulator.port}`, '--region', REGION,
+      '--service-identifier', SERVICE_ID, '--ca-file', rig.ca.certFile, '--check', '--user', 'app_reader'], credentialEnv);
+    try {
+      expect(proxy.stderr()).toMatch(/✓ login and select 1.*as app_reader:/);
+      expect(rig.emulator.records.slice(before).filter((r) => r.kind === 'startup').map((r) => [r.user, r.action]))
+        .toEqual([['app_reader', 'DbConnect']]);
     } finally {
       await proxy.stop();
     }
