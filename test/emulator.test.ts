@@ -92,10 +92,14 @@ interface Login {
 }
 
 /** Opens TLS, sends a StartupMessage, answers the password request with a fresh token, reads to ReadyForQuery or an error. */
-async function login(parameters: Array<[string, string]>, options: { servername?: string; on?: { emulator: DsqlEmulator; ca: TestCa }; direct?: boolean } = {}): Promise<Login> {
+async function login(
+  parameters: Array<[string, string]>,
+  options: { servername?: string | null; on?: { emulator: DsqlEmulator; ca: TestCa }; direct?: boolean; password?: string } = {},
+): Promise<Login> {
   const target = options.on?.emulator ?? emulator;
   const before = target.records.length;
-  const tls = await openTls(target.port, { servername: options.servername ?? CLUSTER_HOSTNAME, direct: options.direct ?? false, trust: options.on?.ca ?? ca });
+  const servername = options.servername === null ? {} : { servername: options.servername ?? CLUSTER_HOSTNAME };
+  const tls = await openTls(target.port, { ...servername, direct: options.direct ?? false, trust: options.on?.ca ?? ca });
   const frames = new Frames(tls);
   tls.write(startupMessage(parameters));
   const record = (): EmulatorRecord => target.records[before]!;
@@ -103,7 +107,7 @@ async function login(parameters: Array<[string, string]>, options: { servername?
   if (first?.[0] === 0x45) return { tls, frames, error: parseErrorFields(first), record: record() };
   expect(first?.readInt32BE(5)).toBe(AUTH_CLEARTEXT_PASSWORD);
   const user = parameters.find(([name]) => name === 'user')![1];
-  tls.write(passwordMessage(await sign(user)));
+  tls.write(passwordMessage(options.password ?? await sign(user)));
   let processId: number | undefined;
   let key: Buffer | undefined;
   for (let f = await frames.next(); f; f = await frames.next()) {
@@ -238,6 +242,25 @@ describe('the no-alpn fault (a server before PostgreSQL 17)', () => {
     expect(session.record).toMatchObject({ authenticated: true, alpn: undefined });
     expect(session.record.directTls ?? false).toBe(direct);
     session.tls.end();
+  });
+});
+
+describe('the bench-only backendless mode', () => {
+  it('takes the static password without SNI or cluster option, answers a query itself, and closes on Terminate', async () => {
+    const bench = await startEmulator({ benchOnlyStaticLogin: { password: 'bench-password', cluster: CLUSTER_ID }, noBackend: true });
+    try {
+      const session = await login([['user', 'admin'], ['database', 'postgres']], { on: bench, servername: null, password: 'bench-password' });
+      expect(session.error).toBeUndefined();
+      expect(session.record).toMatchObject({ sni: undefined, clusterId: CLUSTER_ID, authenticated: true });
+      session.tls.write(query('select 1'));
+      expect((await session.frames.until('D'))?.toString('utf8', 11, 12)).toBe('1');
+      expect((await session.frames.until('Z'))?.toString('utf8', 5)).toBe('I');
+      const closed = new Promise<void>((resolve) => session.tls.once('close', () => resolve()));
+      session.tls.write(Buffer.from([0x58, 0, 0, 0, 4])); // Terminate
+      await closed;
+    } finally {
+      await bench.emulator.stop();
+    }
   });
 });
 
