@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,13 +19,31 @@ export interface ServerIdentity {
   readonly key: string;
 }
 
+/** Names the run-wide directory the global setup creates (and removes) for every test process's key material. */
+export const PKI_DIR_VARIABLE = 'DSQL_PROXY_TEST_PKI_DIR';
+
+let processDir: string | undefined;
+
+/**
+ * This process's directory for key material, made on first use and removed when the process exits. Under the
+ * test run it lives inside the global setup's directory, which the teardown removes even if a worker is killed.
+ */
+function pkiDir(): string {
+  if (processDir) return processDir;
+  const shared = process.env[PKI_DIR_VARIABLE];
+  const dir = mkdtempSync(shared ? join(shared, 'process-') : join(tmpdir(), 'dsql-proxy-pki-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  processDir = dir;
+  return dir;
+}
+
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Creates a fresh CA (EC P-256) in a temp directory. */
+/** Creates a fresh CA (EC P-256) in a directory of its own, removed with the process's key material. */
 export function makeCa(name = 'dsql-proxy test CA'): TestCa {
-  const dir = mkdtempSync(join(tmpdir(), 'dsql-proxy-pki-'));
+  const dir = mkdtempSync(join(pkiDir(), 'ca-'));
   openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', `/CN=${name}`,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
@@ -53,7 +71,7 @@ export function issueServerCert(ca: TestCa, dnsNames: readonly string[]): Server
 
 /** A self-signed server certificate for `dnsNames` (trusted by nobody). */
 export function selfSignedServerCert(dnsNames: readonly string[]): ServerIdentity {
-  const dir = mkdtempSync(join(tmpdir(), 'dsql-proxy-pki-'));
+  const dir = mkdtempSync(join(pkiDir(), 'self-'));
   openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'self.key',
     '-out', 'self.crt', '-days', '2', '-subj', `/CN=${dnsNames[0]}`, '-addext', `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}`], dir);
   return { cert: readFileSync(join(dir, 'self.crt'), 'utf8'), key: readFileSync(join(dir, 'self.key'), 'utf8') };

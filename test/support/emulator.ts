@@ -1,86 +1,27 @@
 import { connect as tcpConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket } from 'node:tls';
-import { AuthCode, MessageType, PROTOCOL_3_0, SSL_REQUEST_CODE } from '../../src/protocol/codes.js';
-import { Framer } from '../../src/protocol/framer.js';
-import { authenticationRequest, errorResponse, parsePasswordMessage } from '../../src/protocol/messages.js';
-import {
-  escapeOptionValue, parseStartupPacket, serializeStartupMessage, splitOptions, type StartupParameter,
-} from '../../src/protocol/startup.js';
-import { MessageWriter } from '../../src/protocol/writer.js';
-import { FrameStream } from '../../src/proxy/frame-stream.js';
-import type { ServerIdentity } from './certs.js';
+import { holdIdleSession } from './backendless.js';
+import type { EmulatorFault, EmulatorOptions, EmulatorRecord } from './emulator-types.js';
+import { readPacket } from './read-packet.js';
 import { TokenRejected, verifyToken } from './sigv4.js';
+import {
+  AUTH_CLEARTEXT_PASSWORD, Deframer, authenticationRequest, authenticationSasl, errorResponse, escapeOption,
+  parsePasswordMessage, parseStartupPacket, splitOptions, startupMessage,
+} from './wire.js';
 
 /**
  * A stand-in for an Aurora DSQL PrivateLink connection endpoint, in front of a real PostgreSQL.
- * It insists on what DSQL insists on: TLS with SNI (after an SSLRequest, or direct with ALPN "postgresql"), a cluster named by SNI or by
- * `amzn-cluster-id` (and not two different ones), AuthenticationCleartextPassword answered by a SigV4
- * token it verifies itself. Then it relays to PostgreSQL with the cluster option removed.
+ * It insists on what DSQL insists on: TLS with SNI (after an SSLRequest, or direct with ALPN "postgresql"), a
+ * cluster named by SNI or by `amzn-cluster-id` (and not two different ones), AuthenticationCleartextPassword
+ * answered by a SigV4 token it verifies itself, the one database `postgres`, and cancels routed by an SNI that
+ * names a known cluster. Then it relays to PostgreSQL with the cluster option removed. It speaks the wire
+ * through its own codec (wire.ts), never the proxy's.
  */
 
 /** First byte of a TLS handshake record: a ClientHello sent without an SSLRequest (direct TLS). */
 const TLS_HANDSHAKE_RECORD = 0x16;
 
-/** What the emulator saw on one connection, for assertions. */
-export interface EmulatorRecord {
-  sni?: string | undefined;
-  /** True when the client opened TLS directly (PostgreSQL 17 style) instead of after an SSLRequest. */
-  directTls?: boolean;
-  /** The ALPN protocol negotiated, if any. */
-  alpn?: string | undefined;
-  /** `options` exactly as received. */
-  options?: string | undefined;
-  clusterId?: string;
-  user?: string;
-  tokenHostname?: string;
-  action?: string;
-  /** True once the token verified. */
-  authenticated?: boolean;
-  /** Why the connection was refused. */
-  rejection?: string;
-  /** 'startup' or 'cancel'. */
-  kind?: 'startup' | 'cancel';
-}
-
-/** Emulator set-up. */
-export interface EmulatorOptions {
-  readonly postgres: { host: string; port: number };
-  readonly identity: ServerIdentity;
-  readonly region: string;
-  readonly serviceIdentifier: string;
-  readonly clusters: readonly string[];
-  /** Secret keys by access key id. */
-  readonly secrets: ReadonlyMap<string, string>;
-  /** Authentication request to send instead of cleartext (a fault knob). */
-  readonly authRequest?: 'cleartext' | 'sasl';
-  /** Shifts the emulator's clock (ms) to test expiry. */
-  readonly clockOffsetMs?: number;
-  /**
-   * Bench only, never in tests: accept `password` instead of a token, a connection without SNI, and
-   * `cluster` when none is named, because PgBouncer sends no SNI for an IP and no startup options.
-   */
-  readonly benchOnlyStaticLogin?: { readonly password: string; readonly cluster: string };
-  /** Answer a successful login and simple queries itself, with no PostgreSQL backend (load tests and the bench). */
-  readonly noBackend?: boolean;
-  /** Keep a record per connection (default true); long bench runs turn it off. */
-  readonly recordConnections?: boolean;
-  /** A fault to inject, for the resilience tests; settable on a running emulator through `fault`. */
-  readonly fault?: EmulatorFault;
-}
-
-/** Misbehaviours the emulator can be told to show. */
-export type EmulatorFault =
-  | { readonly kind: 'close-on-accept' }
-  | { readonly kind: 'ignore-ssl-request' }
-  | { readonly kind: 'refuse-tls' }
-  | { readonly kind: 'stall-tls' }
-  /** Answers a direct TLS ClientHello as a pre-17 PostgreSQL would: a plaintext FATAL about the startup packet. */
-  | { readonly kind: 'no-direct-tls' }
-  | { readonly kind: 'garbage-auth' }
-  /** Relays normally, then sends FATAL 57P01 and closes after `ms` (DSQL's 60-minute limit, shortened). */
-  | { readonly kind: 'terminate-after'; readonly ms: number }
-  /** Relays normally, then drops the connection without a word once `bytes` went to the client. */
-  | { readonly kind: 'close-mid-result'; readonly bytes: number }
+export type { EmulatorFault, EmulatorOptions, EmulatorRecord } from './emulator-types.js';
 
 /** A running emulator. */
 export class DsqlEmulator {
@@ -131,9 +72,9 @@ export class DsqlEmulator {
     if (this.options.recordConnections !== false) this.records.push(record);
     const fault = this.fault;
     if (fault?.kind === 'close-on-accept') { raw.destroy(); return; }
-    const framer = new Framer('startup');
+    const deframer = new Deframer();
     const onData = (chunk: Buffer): void => {
-      if (framer.pending === 0 && chunk[0] === TLS_HANDSHAKE_RECORD) {
+      if (deframer.buffered === 0 && chunk[0] === TLS_HANDSHAKE_RECORD) {
         raw.off('data', onData);
         if (fault?.kind === 'no-direct-tls') {
           record.rejection = 'direct TLS not supported';
@@ -147,33 +88,54 @@ export class DsqlEmulator {
         this.startTls(raw, record, fault);
         return;
       }
-      framer.push(chunk);
-      let packet: Buffer | undefined;
-      try { packet = framer.next(); } catch { raw.destroy(); return; }
-      if (!packet) return;
+      deframer.push(chunk);
+      let bytes: Buffer | undefined;
+      try { bytes = deframer.nextStartup(); } catch { raw.destroy(); return; }
+      if (!bytes) return;
       raw.off('data', onData);
       if (fault?.kind === 'ignore-ssl-request') return;
       if (fault?.kind === 'refuse-tls') { raw.write('N'); return; }
-      if (packet.length !== 8 || packet.readInt32BE(4) !== SSL_REQUEST_CODE || framer.pending > 0) {
-        record.rejection = 'no SSLRequest';
-        raw.end(errorResponse({ severity: 'FATAL', code: '08P01', message: 'unable to accept connection, SSL is required' }));
-        return;
-      }
-      raw.write('S');
-      if (fault?.kind === 'stall-tls') { raw.resume(); return; } // reads the ClientHello, never answers
-      this.startTls(raw, record, fault);
+      this.beforeTls(raw, record, fault, bytes, deframer.buffered > 0);
     };
     raw.on('data', onData);
   }
 
+  /** The first plaintext packet: only an SSLRequest with nothing after it leads on to TLS. */
+  private beforeTls(raw: Socket, record: EmulatorRecord, fault: EmulatorFault | undefined, bytes: Buffer, pipelined: boolean): void {
+    let packet;
+    try { packet = parseStartupPacket(bytes); } catch { raw.destroy(); return; }
+    if (packet.kind === 'cancel') {
+      // A plaintext cancel has no SNI, so DSQL cannot tell which cluster it is for.
+      Object.assign(record, { kind: 'cancel', processId: packet.processId, forwarded: false, rejection: 'cancel request without TLS (no SNI)' });
+      raw.end();
+      return;
+    }
+    if (packet.kind !== 'ssl') {
+      if (packet.kind === 'startup') record.kind = 'startup';
+      record.rejection = 'no SSLRequest';
+      raw.end(errorResponse({ severity: 'FATAL', code: '08P01', message: 'unable to accept connection, SSL is mandatory. AWS Authentication is required.' }));
+      return;
+    }
+    if (pipelined) {
+      record.rejection = 'data sent after SSLRequest before the TLS handshake';
+      raw.end(errorResponse({ severity: 'FATAL', code: '08P01', message: 'received unencrypted data after SSL request' }));
+      return;
+    }
+    raw.write('S');
+    if (fault?.kind === 'stall-tls') { raw.resume(); return; } // reads the ClientHello, never answers
+    this.startTls(raw, record, fault);
+  }
+
   private startTls(raw: Socket, record: EmulatorRecord, fault: EmulatorFault | undefined): void {
-    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext, ALPNProtocols: ['postgresql'] });
+    const noAlpn = fault?.kind === 'no-alpn';
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext, ...(noAlpn ? {} : { ALPNProtocols: ['postgresql'] }) });
     this.track(tls);
     tls.once('secure', () => {
       record.sni = tls.servername || undefined;
       record.alpn = tls.alpnProtocol || undefined;
-      // PostgreSQL 17 (and DSQL) refuse a direct TLS connection that did not negotiate ALPN "postgresql".
-      if (record.directTls && record.alpn !== 'postgresql') {
+      // PostgreSQL 17 (and DSQL) refuse a direct TLS connection that did not negotiate ALPN "postgresql";
+      // the no-alpn fault plays an older server, which does not check.
+      if (record.directTls && record.alpn !== 'postgresql' && !noAlpn) {
         record.rejection = 'direct TLS without ALPN postgresql';
         tls.destroy();
         return;
@@ -189,26 +151,25 @@ export class DsqlEmulator {
     const fatal = (code: string, message: string): void => {
       record.rejection = message;
       tls.end(errorResponse({ severity: 'FATAL', code, message }));
+      tls.resume(); // drain the client's last bytes so its close is seen
     };
     const bench = this.options.benchOnlyStaticLogin;
     if (!record.sni && !bench) { fatal('08P01', 'unable to accept connection, sni was not received'); return; }
-    const reader = new FrameStream(tls, 'startup');
-    const packet = parseStartupPacket(await reader.next());
-    if (packet.kind === 'cancel') {
-      record.kind = 'cancel';
-      const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
-      this.track(pg);
-      pg.end(packet.raw);
-      tls.end();
-      return;
-    }
+    const deframer = new Deframer();
+    const bytes = await readPacket(tls, deframer, (d) => d.nextStartup());
+    if (!bytes) return;
+    const packet = parseStartupPacket(bytes);
+    if (packet.kind === 'cancel') { this.cancel(tls, record, bytes, packet.processId); return; }
     if (packet.kind !== 'startup') { fatal('08P01', `unexpected ${packet.kind} request inside TLS`); return; }
     record.kind = 'startup';
     const params = new Map(packet.parameters);
     const user = params.get('user') ?? '';
     record.user = user;
     record.options = params.get('options');
+    record.database = params.get('database');
+    if (!user) { fatal('28000', 'no PostgreSQL user name specified in startup packet'); return; }
     const { clusterFromOptions, remainingOptions } = takeClusterOption(record.options ?? '');
+    record.clusterFromOptions = clusterFromOptions;
     const clusterFromSni = record.sni ? this.clusterFromSni(record.sni) : undefined;
     if (clusterFromOptions && clusterFromSni && clusterFromOptions !== clusterFromSni) {
       fatal('08004', `cluster id in options (${clusterFromOptions}) does not match the one in SNI (${clusterFromSni})`);
@@ -219,47 +180,68 @@ export class DsqlEmulator {
     if (!this.options.clusters.includes(clusterId)) { fatal('08004', `unable to accept connection, cluster ${clusterId} not found`); return; }
     record.clusterId = clusterId;
 
-    reader.detach(); // a client sends nothing more until asked for a password
     if (fault?.kind === 'garbage-auth') { tls.write(Buffer.from('this is not a PostgreSQL message\n')); return; }
-    if (this.options.authRequest === 'sasl') {
-      tls.end(new MessageWriter(MessageType.authentication).int32(AuthCode.sasl).cstring('SCRAM-SHA-256').bytes(Buffer.from([0])).finish());
-      return;
-    }
-    tls.write(authenticationRequest(AuthCode.cleartextPassword));
-    const passwordReader = new FrameStream(tls, 'typed');
-    const passwordFrame = await passwordReader.next().catch(() => undefined);
-    const afterPassword = passwordReader.detach();
-    if (!passwordFrame || passwordFrame[0] !== MessageType.passwordMessage) { fatal('08P01', 'expected a password message'); return; }
+    if (this.options.authRequest === 'sasl') { tls.end(authenticationSasl(['SCRAM-SHA-256'])); return; }
+    tls.write(authenticationRequest(AUTH_CLEARTEXT_PASSWORD));
+    const passwordFrame = await readPacket(tls, deframer, (d) => d.nextTyped(64 * 1024)).catch(() => undefined);
+    if (!passwordFrame || passwordFrame[0] !== 'p'.charCodeAt(0)) { fatal('08P01', 'expected a password message'); return; }
     const token = parsePasswordMessage(passwordFrame);
-    if (bench && token === bench.password) {
-      record.authenticated = true;
-    } else try {
-      const verified = verifyToken(token, {
-        secrets: this.options.secrets,
-        region: this.options.region,
-        hostnames: this.tokenHostnames(clusterId),
-        user,
-        now: Date.now() + (this.options.clockOffsetMs ?? 0),
-      });
-      record.tokenHostname = verified.hostname;
-      record.action = verified.action;
-    } catch (error) {
-      if (!(error instanceof TokenRejected)) throw error;
-      fatal('28P01', `IAM authentication failed for user "${user}"`);
-      record.rejection = `token rejected: ${error.message}`;
-      return;
+    if (!(bench && token === bench.password)) {
+      try {
+        const verified = verifyToken(token, {
+          secrets: this.options.secrets,
+          region: this.options.region,
+          hostnames: this.tokenHostnames(clusterId),
+          user,
+          now: Date.now() + (this.options.clockOffsetMs ?? 0),
+        });
+        record.tokenHostname = verified.hostname;
+        record.action = verified.action;
+      } catch (error) {
+        if (!(error instanceof TokenRejected)) throw error;
+        fatal('28P01', `IAM authentication failed for user "${user}"`);
+        record.rejection = `token rejected: ${error.message}`;
+        return;
+      }
     }
     record.authenticated = true;
-    if (this.options.noBackend) { holdIdleSession(tls); return; }
+    // As in PostgreSQL, the database is looked up after authentication, and an absent one means the user's name.
+    const database = record.database || user;
+    if (database !== 'postgres') { fatal('3D000', `database "${database}" does not exist`); return; }
+    if (this.options.noBackend) { holdIdleSession(tls, deframer.rest()); return; }
 
-    const upstreamParams: StartupParameter[] = packet.parameters
-      .map(([name, value]): StartupParameter => [name, name === 'options' ? remainingOptions : value])
+    const upstreamParams = packet.parameters
+      .map(([name, value]): [string, string] => [name, name === 'options' ? remainingOptions : value])
       .filter(([name, value]) => !(name === 'options' && value === ''));
+    this.relay(tls, Buffer.concat([startupMessage(upstreamParams), deframer.rest()]), fault);
+  }
+
+  /** A cancel carries no startup options: only an SNI naming a known cluster says where it goes. */
+  private cancel(tls: TLSSocket, record: EmulatorRecord, bytes: Buffer, processId: number): void {
+    Object.assign(record, { kind: 'cancel', processId, forwarded: false });
+    const cluster = record.sni ? this.clusterFromSni(record.sni) : undefined;
+    if (!cluster || !this.options.clusters.includes(cluster)) {
+      record.rejection = cluster
+        ? `cancel request for unknown cluster ${cluster}`
+        : `cancel request whose SNI names no cluster (${record.sni ?? 'none'})`;
+      tls.end();
+      tls.resume();
+      return;
+    }
+    const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
+    this.track(pg);
+    pg.end(bytes);
+    record.forwarded = true;
+    tls.end();
+    tls.resume();
+  }
+
+  /** Opens the PostgreSQL session with `opening` (StartupMessage and whatever followed) and relays both ways. */
+  private relay(tls: TLSSocket, opening: Buffer, fault: EmulatorFault | undefined): void {
     const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
     this.track(pg);
     pg.setNoDelay(true);
-    pg.write(serializeStartupMessage(PROTOCOL_3_0, upstreamParams));
-    if (afterPassword.length > 0) pg.write(afterPassword);
+    pg.write(opening);
     tls.pipe(pg);
     tls.once('close', () => pg.destroy());
     pg.once('close', () => tls.destroy());
@@ -281,10 +263,11 @@ export class DsqlEmulator {
     }
   }
 
+  /** The cluster id an SNI names: `<id>.<service-id>.<region>.on.aws` or `<id>.dsql.<region>.on.aws`. */
   private clusterFromSni(sni: string): string | undefined {
     const { serviceIdentifier, region } = this.options;
     for (const suffix of [`.${serviceIdentifier}.${region}.on.aws`, `.dsql.${region}.on.aws`]) {
-      if (sni.endsWith(suffix)) return sni.slice(0, -suffix.length);
+      if (sni.endsWith(suffix) && !sni.slice(0, -suffix.length).includes('.')) return sni.slice(0, -suffix.length) || undefined;
     }
     return undefined;
   }
@@ -305,32 +288,5 @@ function takeClusterOption(options: string): { clusterFromOptions: string | unde
     }
     kept.push(word);
   }
-  return { clusterFromOptions, remainingOptions: kept.map(escapeOptionValue).join(' ') };
-}
-
-/**
- * Backendless mode: completes the login the way PostgreSQL would, then answers every simple Query with one
- * row holding 1 (enough for pgbench -S) and closes on Terminate: the proxy's cost without a backend's.
- */
-function holdIdleSession(tls: TLSSocket): void {
-  const parameterStatus = new MessageWriter(MessageType.parameterStatus).cstring('server_version').cstring('16.0').finish();
-  const keyData = new MessageWriter(MessageType.backendKeyData).int32(1).int32(2).finish();
-  const ready = new MessageWriter(0x5a).bytes(Buffer.from('I')).finish();
-  // Three columns (1, NULL, 0) satisfy pgbench's start-up queries (scale; partitioning) and -S alike.
-  const column = (name: string): Buffer => new MessageWriter().cstring(name).int32(0).bytes(Buffer.from([0, 0])).int32(25)
-    .bytes(Buffer.from([0xff, 0xff])).int32(-1).bytes(Buffer.from([0, 0])).finish().subarray(4);
-  const rowDescription = new MessageWriter(0x54).bytes(Buffer.from([0, 3])).bytes(Buffer.concat(['a', 'b', 'c'].map(column))).finish();
-  const dataRow = new MessageWriter(0x44).bytes(Buffer.from([0, 3])).int32(1).bytes(Buffer.from('1')).int32(-1).int32(1).bytes(Buffer.from('0')).finish();
-  const complete = new MessageWriter(0x43).cstring('SELECT 1').finish();
-  const answer = Buffer.concat([rowDescription, dataRow, complete, ready]);
-  tls.write(Buffer.concat([authenticationRequest(AuthCode.ok), parameterStatus, keyData, ready]));
-  const framer = new Framer('typed');
-  tls.on('data', (chunk: Buffer) => {
-    framer.push(chunk);
-    for (let frame = framer.next(); frame; frame = framer.next()) {
-      if (frame[0] === 0x51) tls.write(answer); // Query
-      else if (frame[0] === 0x58) tls.end(); // Terminate
-    }
-  });
-  tls.resume(); // the password reader left the socket paused
+  return { clusterFromOptions, remainingOptions: kept.map(escapeOption).join(' ') };
 }
