@@ -38,12 +38,13 @@ describe('dsql-proxy doctor', () => {
     const results = await doctor();
     expect(results.map((r) => [r.id, r.status])).toEqual([
       ['config', 'pass'], ['credentials', 'pass'], ['dns', 'pass'], ['tcp', 'pass'], ['tls', 'pass'], ['cert-sni', 'pass'],
-      ['cert-chain', 'pass'], ['management', 'pass'], ['service-identifier', 'pass'], ['cluster-status', 'pass'], ['login', 'pass'],
+      ['cert-option', 'pass'], ['management', 'pass'], ['service-identifier', 'pass'], ['cluster-status', 'pass'], ['login', 'pass'],
     ]);
     expect(byId(results, 'credentials').value).toBe('resolved from the default credential chain');
     expect(byId(results, 'dns').value).toBe(`${VPCE_NAME} → 127.0.0.1`);
-    expect(byId(results, 'cert-sni').value).toBe(`valid for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws: route sni works (full verification)`);
-    expect(byId(results, 'cert-chain').value).toContain('route option works');
+    expect(byId(results, 'tls').value).toMatch(new RegExp(`; certificate for \\*\\.${SERVICE_ID}\\.${REGION}\\.on\\.aws, \\*\\.dsql\\.${REGION}\\.on\\.aws, valid to `));
+    expect(byId(results, 'cert-sni').value).toBe(`valid for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws, chain trusted: route sni works`);
+    expect(byId(results, 'cert-option').value).toBe(`valid for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws, chain trusted: route option works`);
     expect(byId(results, 'service-identifier').value).toBe(`com.amazonaws.${REGION}.${SERVICE_ID}`);
     expect(byId(results, 'cluster-status').value).toMatch(/^ACTIVE/);
     expect(byId(results, 'login').value).toMatch(/^as admin: connected and authenticated in [\d.]+ ms, select 1 → 1 in [\d.]+ ms$/);
@@ -68,7 +69,7 @@ describe('dsql-proxy doctor', () => {
       expect(failed(results)).toEqual(['tls']);
       expect(byId(results, 'tls').value).toMatch(value);
       expect(byId(results, 'tls').remedy).toMatch(remedy);
-      expect(['cert-sni', 'cert-chain', 'login'].map((id) => byId(results, id).status)).toEqual(['skip', 'skip', 'skip']);
+      expect(['cert-sni', 'cert-option', 'login'].map((id) => byId(results, id).status)).toEqual(['skip', 'skip', 'skip']);
     } finally {
       for (const s of held) s.destroy();
       silent.close();
@@ -81,16 +82,54 @@ describe('dsql-proxy doctor', () => {
     expect(byId(results, 'dns').remedy).toMatch(/Route 53 Resolver/);
   });
 
-  it('a certificate for the wrong name: the sni route fails, the option route still works', async () => {
-    const wrong = await startEmulator({ certNames: [`*.dsql-other.${REGION}.on.aws`] });
+  it('a trusted certificate for another name: both routes fail, naming the names it carries and the ones expected, and the option route login is refused', async () => {
+    const impostor = await startEmulator({ certNames: ['db.example.com'] });
     try {
-      const results = await doctor({ endpoint: `${VPCE_NAME}:${wrong.emulator.port}`, caFile: wrong.ca.certFile });
-      expect(failed(results)).toEqual(['cert-sni', 'login']);
-      expect(byId(results, 'cert-sni').value).toMatch(/dsql-other/);
-      expect(byId(results, 'cert-chain').status).toBe('pass');
+      const results = await doctor({ endpoint: `${VPCE_NAME}:${impostor.emulator.port}`, caFile: impostor.ca.certFile, route: 'option' });
+      expect(failed(results)).toEqual(['cert-sni', 'cert-option', 'login']);
+      expect(byId(results, 'tls').value).toContain('certificate for db.example.com, valid to');
+      expect(byId(results, 'cert-sni').value).toBe(`the certificate is valid for db.example.com, not for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`);
+      expect(byId(results, 'cert-option').value)
+        .toBe(`the certificate is valid for db.example.com, not for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws or ${CLUSTER_ID}.dsql.${REGION}.on.aws`);
+      expect(byId(results, 'cert-option').remedy).toMatch(/not present a certificate of this cluster/);
+      expect(byId(results, 'cert-option').remedy).not.toContain('--certificate-name');
       expect(byId(results, 'login').value).toMatch(/ERR_TLS_CERT_ALTNAME_INVALID/);
+      expect(impostor.emulator.records.some((r) => r.kind === 'startup')).toBe(false);
     } finally {
-      await wrong.emulator.stop();
+      await impostor.emulator.stop();
+    }
+  });
+
+  it('a certificate for another service of the region: both routes fail and no --certificate-name is suggested', async () => {
+    const other = await startEmulator({ certNames: [`*.dsql-other.${REGION}.on.aws`] });
+    try {
+      const results = await doctor({ endpoint: `${VPCE_NAME}:${other.emulator.port}`, caFile: other.ca.certFile });
+      expect(failed(results)).toEqual(['cert-sni', 'cert-option', 'login']);
+      expect(byId(results, 'cert-sni').value).toContain(`valid for *.dsql-other.${REGION}.on.aws, not for`);
+      expect(byId(results, 'cert-sni').remedy).toMatch(/--cluster-id, --region and --service-identifier/);
+      expect(byId(results, 'cert-sni').remedy).not.toContain('--certificate-name');
+    } finally {
+      await other.emulator.stop();
+    }
+  });
+
+  it('a certificate with only the cluster\'s public DSQL name: route sni fails, suggesting --certificate-name with that name and the option route, which works', async () => {
+    const publicOnly = await startEmulator({ certNames: [`*.dsql.${REGION}.on.aws`] });
+    const publicName = `${CLUSTER_ID}.dsql.${REGION}.on.aws`;
+    try {
+      const overrides = { endpoint: `${VPCE_NAME}:${publicOnly.emulator.port}`, caFile: publicOnly.ca.certFile };
+      const results = await doctor(overrides);
+      expect(failed(results)).toEqual(['cert-sni', 'login']);
+      expect(byId(results, 'cert-sni').value).toBe(`the certificate is valid for *.dsql.${REGION}.on.aws, not for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`);
+      expect(byId(results, 'cert-sni').remedy).toContain(`pass --certificate-name ${publicName}.`);
+      expect(byId(results, 'cert-sni').remedy).toContain('Or use --route option, which works with this certificate.');
+      expect(byId(results, 'cert-option').value).toBe(`valid for ${publicName}, chain trusted: route option works`);
+
+      const named = await doctor({ ...overrides, certificateName: publicName });
+      expect(failed(named)).toEqual([]);
+      expect(byId(named, 'cert-sni').value).toBe(`valid for ${publicName}, chain trusted: route sni works`);
+    } finally {
+      await publicOnly.emulator.stop();
     }
   });
 
@@ -134,13 +173,15 @@ describe('dsql-proxy doctor', () => {
     expect(byId(results, 'login').status).toBe('skip');
   });
 
-  it('renders ✓/✗ lines with remedies and a count', async () => {
+  it('renders ✓/✗/! lines with remedies under failures and warnings, and a count', async () => {
     const text = renderReport([
       { id: 'a', title: 'first', status: 'pass', value: 'fine' },
       { id: 'b', title: 'second one', status: 'fail', value: 'broken', remedy: 'fix it' },
+      { id: 'w', title: 'fourth', status: 'warn', value: 'shaky', remedy: 'look at it' },
       { id: 'c', title: 'third', status: 'skip', value: 'skipped: needs b' },
     ]);
-    expect(text).toBe('✓ first       fine\n✗ second one  broken\n    → fix it\n– third       skipped: needs b\n\n1 passed, 1 failed, 1 skipped\n');
+    expect(text).toBe('✓ first       fine\n✗ second one  broken\n    → fix it\n! fourth      shaky\n    → look at it\n– third       skipped: needs b\n\n'
+      + '1 passed, 1 failed, 1 warning, 1 skipped\n');
   });
 });
 
@@ -155,7 +196,9 @@ describe('the doctor command', () => {
     expect(result.stdout).toContain('(service identifier from GetVpcEndpointServiceName)');
     expect(result.stdout).toContain('✓ AWS credentials');
     expect(result.stdout).toContain('resolved from environment variables (AWS_ACCESS_KEY_ID)');
-    expect(result.stdout).toMatch(/\n11 passed, 0 failed, 0 skipped\n$/);
+    // An IP endpoint gives the option route no SNI to send, and DSQL refuses a connection without one.
+    expect(result.stdout).toMatch(/– certificate valid for route option +route option cannot be used here: /);
+    expect(result.stdout).toMatch(/\n10 passed, 0 failed, 0 warnings, 1 skipped\n$/);
     expectNoSecrets(result.stdout + result.stderr);
   });
 
