@@ -3,7 +3,7 @@ import { MessageType, SqlState } from '../protocol/codes.js';
 import { parseErrorResponse } from '../protocol/messages.js';
 import type { StartupParameter } from '../protocol/startup.js';
 import { MessageWriter } from '../protocol/writer.js';
-import { authenticateUpstream } from '../proxy/authenticate.js';
+import { authenticateUpstream, ServerRejection } from '../proxy/authenticate.js';
 import { FrameStream } from '../proxy/frame-stream.js';
 import { ConnectionFailure, type Dialer, type TokenProvider } from '../proxy/ports.js';
 import type { SslNegotiation } from '../config.js';
@@ -117,8 +117,9 @@ async function readUntilReady(reader: FrameStream): Promise<Buffer[]> {
     const frame = await reader.next();
     frames.push(frame);
     if (frame[0] === READY_FOR_QUERY) return frames;
+    // PostgreSQL checks the database after AuthenticationOk: its FATAL is the server's answer to the login, kept whole for the remedy.
     if (frame[0] === MessageType.errorResponse && frames.length === 1 && parseErrorResponse(frame).severity === 'FATAL') {
-      throw new Error(parseErrorResponse(frame).message);
+      throw new ServerRejection(frame, parseErrorResponse(frame));
     }
   }
 }

@@ -24,10 +24,21 @@ function raw(overrides: Partial<RawOptions> = {}): RawOptions {
   };
 }
 
-async function doctor(overrides: Partial<RawOptions> = {}, deps: DoctorDeps = {}): Promise<CheckResult[]> {
-  const results = await runDoctor({ raw: raw(overrides), user: 'admin', database: 'postgres', scope: 'all' }, { credentials, resolve: loopback, ...deps });
+async function doctor(overrides: Partial<RawOptions> = {}, deps: DoctorDeps = {}, role: { user?: string; database?: string } = {}): Promise<CheckResult[]> {
+  const results = await runDoctor({ raw: raw(overrides), user: 'admin', database: 'postgres', ...role, scope: 'all' }, { credentials, resolve: loopback, ...deps });
   expectNoSecrets(JSON.stringify(results));
   return results;
+}
+
+/** Runs `body` against a fake of its own, set up by `setup`, and stops it after. */
+async function withFake(setup: (fake: ManagementFake) => void, body: (url: string) => Promise<void>): Promise<void> {
+  const own = new ManagementFake({ [REGION]: [{ identifier: CLUSTER_ID, serviceIdentifier: SERVICE_ID }] });
+  setup(own);
+  try {
+    await body(await own.start());
+  } finally {
+    await own.stop();
+  }
 }
 
 const failed = (results: CheckResult[]): string[] => results.filter((r) => r.status === 'fail').map((r) => r.id);
@@ -173,6 +184,59 @@ describe('dsql-proxy doctor', () => {
     expect(byId(results, 'login').status).toBe('skip');
   });
 
+  it('a management API that cannot be reached while the login fails: the management check fails', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const results = await doctor({ endpointUrl: closed }, { credentials: async () => ({ ...TEST_CREDENTIALS, secretAccessKey: 'wrong' }) });
+    expect(failed(results)).toEqual(['management', 'login']);
+    expect(byId(results, 'management').value).toMatch(/could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+    expect(['service-identifier', 'cluster-status'].map((id) => byId(results, id).status)).toEqual(['skip', 'skip']);
+  });
+
+  it('a management endpoint of another region: the rejection is explained as the wrong region, not as refused credentials', async () => {
+    await withFake((f) => { f.servedRegion = 'eu-west-1'; }, async (url) => {
+      const results = await doctor({ endpointUrl: url });
+      expect(failed(results)).toEqual(['management']);
+      const management = byId(results, 'management');
+      expect(management.value).toContain(`InvalidSignatureException (Credential should be scoped to a valid region, not '${REGION}'.`);
+      expect(management.remedy).toMatch(new RegExp(`^Wrong region, not refused credentials: the request was signed for ${REGION} `));
+      expect(management.remedy).toContain(`--endpoint-url the management endpoint of ${REGION}`);
+      expect(management.remedy).not.toMatch(/credentials were refused/);
+      expect(byId(results, 'login').status).toBe('pass');
+    });
+  });
+
+  it('a policy without dsql:GetCluster: the cluster status check names the missing permission', async () => {
+    await withFake((f) => { f.deniedActions.add('dsql:GetCluster'); }, async (url) => {
+      const results = await doctor({ endpointUrl: url });
+      expect(failed(results)).toEqual(['cluster-status']);
+      expect(byId(results, 'cluster-status').value).toMatch(/AccessDeniedException/);
+      expect(byId(results, 'cluster-status').remedy)
+        .toBe('The credentials are valid, but the IAM policy does not allow dsql:GetCluster: allow it on this cluster to run this check (serving needs only dsql:DbConnect or dsql:DbConnectAdmin).');
+    });
+  });
+
+  it('credentials AWS does not recognise: the management check says so, not a region or permission problem', async () => {
+    await withFake((f) => { f.knownAccessKeys = new Set(['AKIAOTHEROTHEROTHER0']); }, async (url) => {
+      const results = await doctor({ endpointUrl: url });
+      expect(byId(results, 'management').status).toBe('fail');
+      expect(byId(results, 'management').value).toMatch(/UnrecognizedClientException/);
+      expect(byId(results, 'management').remedy).toMatch(/^AWS does not recognise these credentials/);
+    });
+  });
+
+  it('logs in as --user on --database, admin on postgres by default, and explains a database DSQL does not have', async () => {
+    const defaults = await runDoctor({ raw: raw(), scope: 'network' }, { credentials, resolve: loopback });
+    expect(byId(defaults, 'login').value).toMatch(/^as admin: connected/);
+    const before = rig.emulator.records.length;
+    const reader = await doctor({}, {}, { user: 'app_reader' });
+    expect(byId(reader, 'login').value).toMatch(/^as app_reader: connected/);
+    expect(rig.emulator.records.slice(before).filter((r) => r.authenticated).map((r) => [r.user, r.action])).toEqual([['app_reader', 'DbConnect']]);
+    const other = await doctor({}, {}, { database: 'reports' });
+    expect(failed(other)).toEqual(['login']);
+    expect(byId(other, 'login').value).toBe('as admin: database "reports" does not exist');
+    expect(byId(other, 'login').remedy).toBe('DSQL has one database, postgres: drop --database or pass --database postgres.');
+  });
+
   it('renders ✓/✗/! lines with remedies under failures and warnings, and a count', async () => {
     const text = renderReport([
       { id: 'a', title: 'first', status: 'pass', value: 'fine' },
@@ -187,8 +251,8 @@ describe('dsql-proxy doctor', () => {
 
 describe('the doctor command', () => {
   const env = () => clientEnv({ AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey });
-  const args = (port: number) => ['bin/dsql-proxy.js', 'doctor', '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${port}`,
-    '--region', REGION, '--ca-file', rig.ca.certFile, '--endpoint-url', fake.url, '--connect-timeout', '2'];
+  const args = (port: number, endpointUrl = fake.url) => ['bin/dsql-proxy.js', 'doctor', '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${port}`,
+    '--region', REGION, '--ca-file', rig.ca.certFile, '--endpoint-url', endpointUrl, '--connect-timeout', '2'];
 
   it('exits 0 with every check passed, the service identifier looked up for an IP endpoint', async () => {
     const result = await runTool(process.execPath, args(rig.emulator.port), { env: env() });
@@ -200,6 +264,23 @@ describe('the doctor command', () => {
     expect(result.stdout).toMatch(/– certificate valid for route option +route option cannot be used here: /);
     expect(result.stdout).toMatch(/\n10 passed, 0 failed, 0 warnings, 1 skipped\n$/);
     expectNoSecrets(result.stdout + result.stderr);
+  });
+
+  it('exits 0 with a warning when the management API cannot be reached but the login passes (a PrivateLink-only VPC)', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const base = [...args(rig.emulator.port, closed), '--service-identifier', SERVICE_ID];
+    const result = await runTool(process.execPath, base, { env: env() });
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/\n! management API reachable +GetVpcEndpointServiceName \w+: could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n/);
+    expect(result.stdout).toMatch(/\n {4}→ The login passed, so serving works without this API .*PrivateLink-only VPC.*--endpoint-url/);
+    expect(result.stdout).toMatch(/\n✓ login and select 1 /);
+    expect(result.stdout).toMatch(/\n7 passed, 0 failed, 1 warning, 3 skipped\n$/);
+
+    const json = await runTool(process.execPath, [...base, '--json'], { env: env() });
+    expect(json.status).toBe(0);
+    const report = JSON.parse(json.stdout) as { ok: boolean; checks: CheckResult[] };
+    expect(report.ok).toBe(true);
+    expect(report.checks.filter((c) => c.status === 'warn').map((c) => c.id)).toEqual(['management']);
   });
 
   it('exits 1 and prints JSON for scripts when a check fails', async () => {
