@@ -2,14 +2,14 @@ import { createCredentials, describeCredentialSource } from '../aws/credentials.
 import { completeServiceIdentifier, createManagementApi, ManagementError, type ManagementApi } from '../aws/management.js';
 import type { CredentialSource } from '../aws/token.js';
 import { dialerFor, tokenProviderFor } from '../connect-parts.js';
-import { resolveConfig, resolveManagementConfig, type ProxyConfig, type RawOptions, type Route } from '../config.js';
+import { resolveConfig, resolveManagementConfig, type ManagementConfig, type ProxyConfig, type RawOptions, type Route } from '../config.js';
 import { withClusterOption, type StartupParameter } from '../protocol/startup.js';
 import { ServerRejection } from '../proxy/authenticate.js';
 import { ConnectionFailure } from '../proxy/ports.js';
 import { loadTrustedCas } from '../upstream/trust.js';
 import { connectTcp, defaultResolve, resolveAddresses, upstreamSecureContext } from '../upstream/dialer.js';
 import { certificateCheckOf, describeCertificateNames, judgeCertificate, routePlans, type RoutePlan } from './certificates.js';
-import { MANAGEMENT_CHECKS, managementChecks, unreachableAsWarning, type ManagementOutcome } from './management-checks.js';
+import { explainFailure, MANAGEMENT_CHECKS, managementChecks, unreachableAsWarning, type ManagementOutcome } from './management-checks.js';
 import { inspectTls, probeLogin, type TlsInspection } from './probes.js';
 import { ms } from './report.js';
 
@@ -62,13 +62,12 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
   const database = request.database ?? 'postgres';
 
   const credentials = deps.credentials ?? createCredentials(raw.profile);
-  let management = deps.management;
-  if (!management) {
-    try {
-      const m = resolveManagementConfig(raw);
-      management = createManagementApi({ region: m.region, endpointUrl: m.endpointUrl, credentials, timeoutMs: 5_000 });
-    } catch { /* reported by the configuration check */ }
-  }
+  let managementConfig: ManagementConfig | undefined;
+  try {
+    managementConfig = resolveManagementConfig(raw);
+  } catch { /* reported by the configuration check */ }
+  const management = deps.management ?? (managementConfig
+    && createManagementApi({ region: managementConfig.region, endpointUrl: managementConfig.endpointUrl, credentials, timeoutMs: 5_000 }));
 
   // 1. Configuration (looking up the service identifier for an IP endpoint, as serving does).
   let config: ProxyConfig | undefined;
@@ -84,7 +83,7 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
         + `${config.serviceIdentifier ? `, service ${config.serviceIdentifier}` : ''}${lookupNote}` });
   } catch (error) {
     add({ id: 'config', title: 'configuration', status: 'fail', value: (error as Error).message,
-      remedy: error instanceof ManagementError ? error.hint : 'Fix the flag named above (dsql-proxy --help lists them).' });
+      remedy: error instanceof ManagementError ? explainFailure(error, managementConfig?.region ?? '<region>') : 'Fix the flag named above (dsql-proxy --help lists them).' });
   }
 
   // 2. Credentials: which source supplied them, never their value.

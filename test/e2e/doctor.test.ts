@@ -202,6 +202,11 @@ describe('dsql-proxy doctor', () => {
       expect(management.remedy).toContain(`--endpoint-url the management endpoint of ${REGION}`);
       expect(management.remedy).not.toMatch(/credentials were refused/);
       expect(byId(results, 'login').status).toBe('pass');
+
+      // The same rejection while looking up the service identifier of an IP endpoint.
+      const lookup = await doctor({ endpointUrl: url, endpoint: `127.0.0.1:${rig.emulator.port}`, region: REGION });
+      expect(failed(lookup)).toEqual(['config']);
+      expect(byId(lookup, 'config').remedy).toMatch(/^Wrong region, not refused credentials/);
     });
   });
 
