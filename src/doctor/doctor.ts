@@ -187,7 +187,8 @@ const NETWORK_CHECKS: readonly [string, string][] = [
 
 /**
  * The TLS check (the configured route's handshake) and one certificate check per route; true when the configured
- * route's handshake completed. A certificate is judged only from a handshake that completed.
+ * route's handshake completed. A certificate is judged only from a handshake that completed; only the configured
+ * route's judgement can fail the run.
  */
 async function tlsChecks(
   config: ProxyConfig, plans: readonly RoutePlan[], address: string, add: (r: CheckResult) => CheckResult,
@@ -223,6 +224,9 @@ async function tlsChecks(
   if (own?.status === 'fail' && verdicts.get(other)?.status === 'pass') {
     verdicts.set(config.route, { ...own, remedy: `${own.remedy ?? ''} Or use --route ${other}, which works with this certificate.`.trim() });
   }
+  // The route not in use cannot break serving (the endpoint may even present another certificate for its SNI): a warning.
+  const unused = verdicts.get(other);
+  if (unused?.status === 'fail') verdicts.set(other, { ...unused, status: 'warn', remedy: `Matters only with --route ${other}. ${unused.remedy ?? ''}`.trim() });
   for (const verdict of verdicts.values()) add(verdict);
   return tlsOk;
 }

@@ -93,11 +93,14 @@ describe('dsql-proxy doctor', () => {
     expect(byId(results, 'dns').remedy).toMatch(/Route 53 Resolver/);
   });
 
-  it('a trusted certificate for another name: both routes fail, naming the names it carries and the ones expected, and the option route login is refused', async () => {
+  it('a trusted certificate for another name: the option route fails on the name like the sni route, naming the names it carries and the ones expected', async () => {
     const impostor = await startEmulator({ certNames: ['db.example.com'] });
     try {
       const results = await doctor({ endpoint: `${VPCE_NAME}:${impostor.emulator.port}`, caFile: impostor.ca.certFile, route: 'option' });
-      expect(failed(results)).toEqual(['cert-sni', 'cert-option', 'login']);
+      expect(failed(results)).toEqual(['cert-option', 'login']);
+      // The route not in use cannot break serving: a warning, judged by the same rule.
+      expect(byId(results, 'cert-sni').status).toBe('warn');
+      expect(byId(results, 'cert-sni').remedy).toMatch(/^Matters only with --route sni\. /);
       expect(byId(results, 'tls').value).toContain('certificate for db.example.com, valid to');
       expect(byId(results, 'cert-sni').value).toBe(`the certificate is valid for db.example.com, not for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`);
       expect(byId(results, 'cert-option').value)
@@ -111,11 +114,13 @@ describe('dsql-proxy doctor', () => {
     }
   });
 
-  it('a certificate for another service of the region: both routes fail and no --certificate-name is suggested', async () => {
+  it('a certificate for another service of the region: neither route accepts it and no --certificate-name is suggested', async () => {
     const other = await startEmulator({ certNames: [`*.dsql-other.${REGION}.on.aws`] });
     try {
       const results = await doctor({ endpoint: `${VPCE_NAME}:${other.emulator.port}`, caFile: other.ca.certFile });
-      expect(failed(results)).toEqual(['cert-sni', 'cert-option', 'login']);
+      expect(failed(results)).toEqual(['cert-sni', 'login']);
+      expect(byId(results, 'cert-option').status).toBe('warn');
+      expect(byId(results, 'cert-option').value).toContain(`valid for *.dsql-other.${REGION}.on.aws, not for`);
       expect(byId(results, 'cert-sni').value).toContain(`valid for *.dsql-other.${REGION}.on.aws, not for`);
       expect(byId(results, 'cert-sni').remedy).toMatch(/--cluster-id, --region and --service-identifier/);
       expect(byId(results, 'cert-sni').remedy).not.toContain('--certificate-name');
@@ -135,6 +140,11 @@ describe('dsql-proxy doctor', () => {
       expect(byId(results, 'cert-sni').remedy).toContain(`pass --certificate-name ${publicName}.`);
       expect(byId(results, 'cert-sni').remedy).toContain('Or use --route option, which works with this certificate.');
       expect(byId(results, 'cert-option').value).toBe(`valid for ${publicName}, chain trusted: route option works`);
+
+      // Serving on the option route works with this certificate: the sni route's verdict only warns.
+      const onOption = await doctor({ ...overrides, route: 'option' });
+      expect(failed(onOption)).toEqual([]);
+      expect(byId(onOption, 'cert-sni').status).toBe('warn');
 
       const named = await doctor({ ...overrides, certificateName: publicName });
       expect(failed(named)).toEqual([]);
