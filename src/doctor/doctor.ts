@@ -2,17 +2,19 @@ import { createCredentials, describeCredentialSource } from '../aws/credentials.
 import { completeServiceIdentifier, createManagementApi, ManagementError, type ManagementApi } from '../aws/management.js';
 import type { CredentialSource } from '../aws/token.js';
 import { dialerFor, tokenProviderFor } from '../connect-parts.js';
-import { optionRouteServername } from '../endpoint.js';
-import { resolveConfig, resolveManagementConfig, type ProxyConfig, type RawOptions } from '../config.js';
+import { resolveConfig, resolveManagementConfig, type ManagementConfig, type ProxyConfig, type RawOptions, type Route } from '../config.js';
 import { withClusterOption, type StartupParameter } from '../protocol/startup.js';
 import { ServerRejection } from '../proxy/authenticate.js';
 import { ConnectionFailure } from '../proxy/ports.js';
 import { loadTrustedCas } from '../upstream/trust.js';
 import { connectTcp, defaultResolve, resolveAddresses, upstreamSecureContext } from '../upstream/dialer.js';
+import { certificateCheckOf, describeCertificateNames, judgeCertificate, routePlans, type RoutePlan } from './certificates.js';
+import { explainFailure, MANAGEMENT_CHECKS, managementChecks, unreachableAsWarning, type ManagementOutcome } from './management-checks.js';
 import { inspectTls, probeLogin, type TlsInspection } from './probes.js';
+import { ms } from './report.js';
 
-/** Outcome of one check. */
-export type CheckStatus = 'pass' | 'fail' | 'skip';
+/** Outcome of one check; `warn` is a problem that does not stop serving, so it does not fail the run. */
+export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
 
 /** One line of the doctor's report. */
 export interface CheckResult {
@@ -21,16 +23,17 @@ export interface CheckResult {
   readonly status: CheckStatus;
   /** What was measured or found. */
   readonly value: string;
-  /** For a failure: what to do, from the PrivateLink guide's common-issues table. */
+  /** For a failure or warning: what to do, from the PrivateLink guide's common-issues table. */
   readonly remedy?: string | undefined;
 }
 
 /** What to check and as whom. */
 export interface DoctorRequest {
   readonly raw: RawOptions;
-  /** Role for the login check. */
-  readonly user: string;
-  readonly database: string;
+  /** Role for the login check (default admin). */
+  readonly user?: string | undefined;
+  /** Database for the login check (default postgres, DSQL's only database). */
+  readonly database?: string | undefined;
   /** `network` runs only what serving needs (for --check): credentials, DNS, TCP, TLS, certificate, login. */
   readonly scope: 'all' | 'network';
 }
@@ -46,6 +49,7 @@ const SG_REMEDY = (port: number): string =>
   `Allow inbound TCP ${port} from this host in the endpoint's security group, and check route tables and network ACLs between this host and the VPC.`;
 const AUTH_REMEDY = 'Authentication failed: check that the role exists in the cluster (admin, or one granted with AWS IAM GRANT), '
   + 'that the IAM policy allows dsql:DbConnectAdmin (admin) or dsql:DbConnect on this cluster, that --region is right, and that this host\'s clock is correct.';
+const DATABASE_REMEDY = 'DSQL has one database, postgres: drop --database or pass --database postgres.';
 
 /** Runs every check, each as far as its prerequisites allow, and returns them in report order. */
 export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): Promise<CheckResult[]> {
@@ -54,29 +58,32 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
   const skip = (id: string, title: string, needs: string): CheckResult => add({ id, title, status: 'skip', value: `skipped: needs ${needs}` });
   const full = request.scope === 'all';
   const raw = request.raw;
+  const user = request.user ?? 'admin';
+  const database = request.database ?? 'postgres';
 
   const credentials = deps.credentials ?? createCredentials(raw.profile);
-  let management = deps.management;
-  if (!management) {
-    try {
-      const m = resolveManagementConfig(raw);
-      management = createManagementApi({ region: m.region, endpointUrl: m.endpointUrl, credentials, timeoutMs: 5_000 });
-    } catch { /* reported by the configuration check */ }
-  }
+  let managementConfig: ManagementConfig | undefined;
+  try {
+    managementConfig = resolveManagementConfig(raw);
+  } catch { /* reported by the configuration check */ }
+  const management = deps.management ?? (managementConfig
+    && createManagementApi({ region: managementConfig.region, endpointUrl: managementConfig.endpointUrl, credentials, timeoutMs: 5_000 }));
 
   // 1. Configuration (looking up the service identifier for an IP endpoint, as serving does).
   let config: ProxyConfig | undefined;
+  let completedRaw = raw;
   let lookupNote = '';
   try {
     const completed = await completeServiceIdentifier(raw, management);
     if (completed.lookedUp) lookupNote = ' (service identifier from GetVpcEndpointServiceName)';
-    config = resolveConfig(completed.raw);
+    completedRaw = completed.raw;
+    config = resolveConfig(completedRaw);
     add({ id: 'config', title: 'configuration', status: 'pass',
       value: `cluster ${config.clusterId}, endpoint ${config.endpoint.host}:${config.endpoint.port}, route ${config.route}, region ${config.region}`
         + `${config.serviceIdentifier ? `, service ${config.serviceIdentifier}` : ''}${lookupNote}` });
   } catch (error) {
     add({ id: 'config', title: 'configuration', status: 'fail', value: (error as Error).message,
-      remedy: error instanceof ManagementError ? error.hint : 'Fix the flag named above (dsql-proxy --help lists them).' });
+      remedy: error instanceof ManagementError ? explainFailure(error, managementConfig?.region ?? '<region>') : 'Fix the flag named above (dsql-proxy --help lists them).' });
   }
 
   // 2. Credentials: which source supplied them, never their value.
@@ -130,117 +137,112 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
         : `Nothing accepts connections there: check the port in --endpoint (DSQL listens on 5432).` });
   }
 
-  // 5–7. TLS (direct or after an SSLRequest); the certificate judged for each route.
+  // 5–7. TLS as the configured route starts it, then the certificate judged for each route as serving would judge it.
   let tlsOk = false;
-  if (reachable.length === 0) {
-    skip('tls', TLS_TITLE, 'tcp');
-    skip('cert-sni', 'certificate for the cluster name (route sni)', 'tcp');
-    skip('cert-chain', 'certificate chain (route option)', 'tcp');
-  } else {
-    const context = upstreamSecureContext(loadTrustedCas(config.caFile));
-    const address = reachable[0]!;
-    const sniName = config.serviceIdentifier ? `${config.clusterId}.${config.serviceIdentifier}.${config.region}.on.aws` : undefined;
-    const optionName = optionRouteServername(host);
-    const inspect = (servername: string | undefined, expect: string | undefined) =>
-      inspectTls(address, port, servername, expect, context, timeoutMs, config.sslNegotiation).then((r) => r, (e: Error) => e);
-    const sniResult = sniName ? await inspect(sniName, sniName) : undefined;
-    const optionResult = await inspect(optionName, undefined);
-    const routeResult = config.route === 'sni' ? sniResult! : optionResult;
-    if (routeResult instanceof Error) {
-      add({ id: 'tls', title: TLS_TITLE, status: 'fail', value: routeResult.message,
-        remedy: (routeResult as ConnectionFailure).hint ?? 'Check that --endpoint names the DSQL connection endpoint.' });
-    } else {
-      tlsOk = true;
-      add({ id: 'tls', title: TLS_TITLE, status: 'pass',
-        value: `${routeResult.protocol} (${config.sslNegotiation === 'direct' ? 'direct' : 'after SSL request'}) in ${ms(routeResult.handshakeMs)} with ${address}; certificate ${routeResult.subject}, valid to ${routeResult.validTo}` });
-    }
-    // A certificate can only be judged from a handshake that completed; when the route's own failed, say so once.
-    const judge = (id: string, title: string, result: TlsInspection | Error | undefined, works: string, remedy: string): void => {
-      if (!result) skip(id, title, 'a service identifier');
-      else if (result instanceof Error && !tlsOk) skip(id, title, 'tls');
-      else add(certCheck(id, title, result, works, remedy));
-    };
-    judge('cert-sni', 'certificate for the cluster name (route sni)', sniResult, `valid for ${sniName}: route sni works (full verification)`,
-      `The certificate must name ${sniName}: check --cluster-id, --region and --service-identifier; a private or inspection CA goes in --ca-file. --route option needs only the chain.`);
-    judge('cert-chain', 'certificate chain (route option)', optionResult, 'chain trusted: route option works (name not checked)',
-      'Add the CA that issued the endpoint\'s certificate with --ca-file or NODE_EXTRA_CA_CERTS (DSQL chains to Amazon Root CA 1, already trusted).');
-  }
+  if (reachable.length === 0) for (const [id, title] of NETWORK_CHECKS.slice(2)) skip(id, title, 'tcp');
+  else tlsOk = await tlsChecks(config, routePlans(completedRaw, config), reachable[0]!, add);
 
   // 8–10. The management API.
+  let managementOutcome: ManagementOutcome | undefined;
   if (full) {
     if (!management) for (const [id, title] of MANAGEMENT_CHECKS) skip(id, title, 'a region');
-    else await managementChecks(management, config, add, skip);
+    else managementOutcome = await managementChecks(management, config, add, skip);
   }
 
-  // 11. A real login.
+  // 11. A real login, as `user` on `database`, through the dialer serving uses.
+  let loginOk = false;
   if (!tlsOk || !credentialsOk) skip('login', 'login and select 1', !credentialsOk ? 'credentials' : 'tls');
   else {
     const tokens = tokenProviderFor(config, credentials);
     const dialer = dialerFor(config, deps.resolve);
-    const base: StartupParameter[] = [['user', request.user], ['database', request.database], ['application_name', 'dsql-proxy doctor']];
+    const base: StartupParameter[] = [['user', user], ['database', database], ['application_name', 'dsql-proxy doctor']];
     try {
-      const probe = await probeLogin(dialer, tokens, config.injectClusterId ? withClusterOption(base, config.clusterId) : base, request.user, timeoutMs);
+      const probe = await probeLogin(dialer, tokens, config.injectClusterId ? withClusterOption(base, config.clusterId) : base, user, timeoutMs);
+      loginOk = true;
       add({ id: 'login', title: 'login and select 1', status: 'pass',
-        value: `as ${request.user}: connected and authenticated in ${ms(probe.loginMs)}, select 1 → ${probe.result} in ${ms(probe.queryMs)}` });
+        value: `as ${user}: connected and authenticated in ${ms(probe.loginMs)}, select 1 → ${probe.result} in ${ms(probe.queryMs)}` });
     } catch (error) {
       const failure = error as Error;
-      const remedy = error instanceof ServerRejection ? AUTH_REMEDY : error instanceof ConnectionFailure ? error.hint : undefined;
-      add({ id: 'login', title: 'login and select 1', status: 'fail', value: `as ${request.user}: ${failure.message}`, remedy });
+      const remedy = error instanceof ServerRejection ? (error.fields.code === INVALID_CATALOG_NAME ? DATABASE_REMEDY : AUTH_REMEDY)
+        : error instanceof ConnectionFailure ? error.hint : undefined;
+      add({ id: 'login', title: 'login and select 1', status: 'fail', value: `as ${user}: ${failure.message}`, remedy });
     }
+  }
+
+  // A login that works proves the connection path; the management API out of reach then only limits what was checked.
+  if (managementOutcome?.unreachable && loginOk) {
+    const index = results.findIndex((r) => r.id === 'management');
+    results[index] = unreachableAsWarning(results[index]!, config.region);
   }
   return results;
 }
 
 const TLS_TITLE = 'TLS handshake';
+/** SQLSTATE of a database that does not exist. */
+const INVALID_CATALOG_NAME = '3D000';
 const NETWORK_CHECKS: readonly [string, string][] = [
   ['dns', 'endpoint name resolves'], ['tcp', 'TCP to the endpoint port'], ['tls', TLS_TITLE],
-  ['cert-sni', 'certificate for the cluster name (route sni)'], ['cert-chain', 'certificate chain (route option)'],
-];
-const MANAGEMENT_CHECKS: readonly [string, string][] = [
-  ['management', 'management API reachable'], ['service-identifier', 'service identifier matches the endpoint'], ['cluster-status', 'cluster status'],
+  ...(['sni', 'option'] as const).map((route): [string, string] => { const c = certificateCheckOf(route); return [c.id, c.title]; }),
 ];
 
-async function managementChecks(
-  api: ManagementApi, config: ProxyConfig,
-  add: (r: CheckResult) => CheckResult, skip: (id: string, title: string, needs: string) => CheckResult,
-): Promise<void> {
-  const started = performance.now();
-  const serviceName = await api.getServiceName(config.clusterId).then((r) => r, (e: ManagementError) => e);
-  const reachable = !(serviceName instanceof ManagementError) || serviceName.kind === 'not-found' || serviceName.kind === 'invalid';
-  if (!reachable) {
-    add({ id: 'management', title: 'management API reachable', status: 'fail', value: (serviceName as ManagementError).message, remedy: (serviceName as ManagementError).hint });
-    skip('service-identifier', 'service identifier matches the endpoint', 'the management API');
-    skip('cluster-status', 'cluster status', 'the management API');
-    return;
-  }
-  add({ id: 'management', title: 'management API reachable', status: 'pass', value: `${api.endpointDescription} answered in ${ms(performance.now() - started)}` });
-  const notFoundRemedy = `Service name not found: the cluster id or the region is wrong. List the clusters of the region with "dsql-proxy clusters --region ${config.region}".`;
-  if (serviceName instanceof ManagementError) {
-    add({ id: 'service-identifier', title: 'service identifier matches the endpoint', status: 'fail', value: serviceName.message, remedy: notFoundRemedy });
-  } else if (config.serviceIdentifier && serviceName.serviceIdentifier !== config.serviceIdentifier) {
-    add({ id: 'service-identifier', title: 'service identifier matches the endpoint', status: 'fail',
-      value: `${serviceName.serviceName} serves cluster ${config.clusterId}, but the endpoint is for ${config.serviceIdentifier}`,
-      remedy: 'The endpoint belongs to another PrivateLink service: check --cluster-id and --region, or use the connection endpoint created for this cluster\'s service name.' });
+/**
+ * The TLS check (the configured route's handshake) and one certificate check per route; true when the configured
+ * route's handshake completed. A certificate is judged only from a handshake that completed; only the configured
+ * route's judgement can fail the run.
+ */
+async function tlsChecks(
+  config: ProxyConfig, plans: readonly RoutePlan[], address: string, add: (r: CheckResult) => CheckResult,
+): Promise<boolean> {
+  const { port } = config.endpoint;
+  const context = upstreamSecureContext(loadTrustedCas(config.caFile));
+  // One handshake per SNI: both routes may send the same one.
+  const handshakes = new Map<string, Promise<TlsInspection | Error>>();
+  const inspect = (servername: string | undefined): Promise<TlsInspection | Error> => {
+    const key = servername ?? '';
+    if (!handshakes.has(key)) {
+      handshakes.set(key, inspectTls(address, port, servername, context, config.connectTimeoutMs, config.sslNegotiation).then((r) => r, (e: Error) => e));
+    }
+    return handshakes.get(key)!;
+  };
+
+  const routeResult = await inspect(config.servername);
+  const tlsOk = !(routeResult instanceof Error);
+  if (routeResult instanceof Error) {
+    add({ id: 'tls', title: TLS_TITLE, status: 'fail', value: routeResult.message,
+      remedy: (routeResult as ConnectionFailure).hint ?? 'Check that --endpoint names the DSQL connection endpoint.' });
   } else {
-    add({ id: 'service-identifier', title: 'service identifier matches the endpoint', status: 'pass', value: `${serviceName.serviceName}` });
+    add({ id: 'tls', title: TLS_TITLE, status: 'pass',
+      value: `${routeResult.protocol} (${config.sslNegotiation === 'direct' ? 'direct' : 'after SSL request'}) in ${ms(routeResult.handshakeMs)} with ${address}; `
+        + `certificate for ${describeCertificateNames(routeResult.certificate)}, valid to ${routeResult.certificate.valid_to ?? ''}` });
   }
-  const cluster = await api.getCluster(config.clusterId).then((r) => r, (e: ManagementError) => e);
-  if (cluster instanceof ManagementError) {
-    add({ id: 'cluster-status', title: 'cluster status', status: 'fail', value: cluster.message, remedy: cluster.kind === 'not-found' ? notFoundRemedy : cluster.hint });
-  } else {
-    add({ id: 'cluster-status', title: 'cluster status', status: cluster.status === 'ACTIVE' ? 'pass' : 'fail', value: `${cluster.status} (${cluster.arn})`,
-      remedy: cluster.status === 'ACTIVE' ? undefined : 'Connections are accepted once the cluster is ACTIVE: wait, or check why it is not (aws dsql get-cluster).' });
+
+  const verdicts = new Map<Route, CheckResult>();
+  for (const plan of plans) verdicts.set(plan.route, await judgeRoute(plan, inspect, tlsOk, config));
+  // When the configured route fails and the other works with this certificate, the way out may simply be the other route.
+  const other: Route = config.route === 'sni' ? 'option' : 'sni';
+  const own = verdicts.get(config.route);
+  if (own?.status === 'fail' && verdicts.get(other)?.status === 'pass') {
+    verdicts.set(config.route, { ...own, remedy: `${own.remedy ?? ''} Or use --route ${other}, which works with this certificate.`.trim() });
   }
+  // The route not in use cannot break serving (the endpoint may even present another certificate for its SNI): a warning.
+  const unused = verdicts.get(other);
+  if (unused?.status === 'fail') verdicts.set(other, { ...unused, status: 'warn', remedy: `Matters only with --route ${other}. ${unused.remedy ?? ''}`.trim() });
+  for (const verdict of verdicts.values()) add(verdict);
+  return tlsOk;
 }
 
-function certCheck(id: string, title: string, result: TlsInspection | Error, works: string, remedy: string): CheckResult {
-  if (result instanceof Error) return { id, title, status: 'fail', value: result.message, remedy };
-  const problem = result.chainError ?? result.nameError;
-  return problem
-    ? { id, title, status: 'fail', value: problem.includes('altnames') ? problem : `${problem} (certificate names: ${result.subjectAltNames || result.subject})`, remedy }
-    : { id, title, status: 'pass', value: works };
-}
-
-function ms(value: number): string {
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`;
+/** One route's certificate check: skipped when the route cannot be used here or no handshake completed. */
+async function judgeRoute(
+  plan: RoutePlan, inspect: (servername: string | undefined) => Promise<TlsInspection | Error>, tlsOk: boolean, config: ProxyConfig,
+): Promise<CheckResult> {
+  const { id, title } = certificateCheckOf(plan.route);
+  if ('unusable' in plan) return { id, title, status: 'skip', value: `route ${plan.route} cannot be used here: ${plan.unusable}` };
+  const result = await inspect(plan.servername);
+  if (result instanceof Error) {
+    return tlsOk ? { id, title, status: 'fail', value: result.message, remedy: (result as ConnectionFailure).hint } : { id, title, status: 'skip', value: 'skipped: needs tls' };
+  }
+  const verdict = judgeCertificate(plan.names, result, config);
+  return verdict.ok
+    ? { id, title, status: 'pass', value: `${verdict.value}: route ${plan.route} works` }
+    : { id, title, status: 'fail', value: verdict.value, remedy: verdict.remedy };
 }

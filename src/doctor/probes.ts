@@ -1,9 +1,9 @@
-import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type SecureContext } from 'node:tls';
+import { connect as tlsConnect, type PeerCertificate, type SecureContext } from 'node:tls';
 import { MessageType, SqlState } from '../protocol/codes.js';
 import { parseErrorResponse } from '../protocol/messages.js';
 import type { StartupParameter } from '../protocol/startup.js';
 import { MessageWriter } from '../protocol/writer.js';
-import { authenticateUpstream } from '../proxy/authenticate.js';
+import { authenticateUpstream, ServerRejection } from '../proxy/authenticate.js';
 import { FrameStream } from '../proxy/frame-stream.js';
 import { ConnectionFailure, type Dialer, type TokenProvider } from '../proxy/ports.js';
 import type { SslNegotiation } from '../config.js';
@@ -16,16 +16,13 @@ export interface TlsInspection {
   readonly handshakeMs: number;
   /** Chain verification result: undefined when the chain is trusted. */
   readonly chainError: string | undefined;
-  /** Hostname check against `expectName`: undefined when it matches (or no name was asked). */
-  readonly nameError: string | undefined;
-  readonly subject: string;
-  readonly subjectAltNames: string;
-  readonly validTo: string;
+  /** The certificate as presented, for judging it against each route's names. */
+  readonly certificate: PeerCertificate;
 }
 
 /** Connects, starts TLS as `negotiation` says and completes a handshake with `servername` without rejecting, to report. */
 export async function inspectTls(
-  address: string, port: number, servername: string | undefined, expectName: string | undefined,
+  address: string, port: number, servername: string | undefined,
   secureContext: SecureContext, timeoutMs: number, negotiation: SslNegotiation,
 ): Promise<TlsInspection> {
   const deadline = Date.now() + timeoutMs;
@@ -36,7 +33,7 @@ export async function inspectTls(
     const started = performance.now();
     return await new Promise<TlsInspection>((resolve, reject) => {
       // Node folds its own hostname check into `authorized`; turning it off here keeps `authorized` about the
-      // chain alone, and the name is checked below against `expectName`.
+      // chain alone, and the caller judges the names for each route.
       const secure = tlsConnect({
         socket, servername, secureContext, ALPNProtocols: POSTGRES_ALPN, rejectUnauthorized: false, checkServerIdentity: () => undefined,
       });
@@ -54,16 +51,11 @@ export async function inspectTls(
       });
       secure.once('secureConnect', () => {
         clearTimeout(timer);
-        const cert = secure.getPeerCertificate() as PeerCertificate;
-        const nameError = expectName === undefined ? undefined : checkServerIdentity(expectName, cert)?.message;
         resolve({
           protocol: secure.getProtocol() ?? 'TLS',
           handshakeMs: performance.now() - started,
           chainError: secure.authorized ? undefined : String(secure.authorizationError),
-          nameError,
-          subject: String(cert.subject?.CN ?? ''),
-          subjectAltNames: cert.subjectaltname ?? '',
-          validTo: cert.valid_to ?? '',
+          certificate: secure.getPeerCertificate(),
         });
         secure.destroy();
       });
@@ -125,8 +117,9 @@ async function readUntilReady(reader: FrameStream): Promise<Buffer[]> {
     const frame = await reader.next();
     frames.push(frame);
     if (frame[0] === READY_FOR_QUERY) return frames;
+    // PostgreSQL checks the database after AuthenticationOk: its FATAL is the server's answer to the login, kept whole for the remedy.
     if (frame[0] === MessageType.errorResponse && frames.length === 1 && parseErrorResponse(frame).severity === 'FATAL') {
-      throw new Error(parseErrorResponse(frame).message);
+      throw new ServerRejection(frame, parseErrorResponse(frame));
     }
   }
 }

@@ -24,10 +24,21 @@ function raw(overrides: Partial<RawOptions> = {}): RawOptions {
   };
 }
 
-async function doctor(overrides: Partial<RawOptions> = {}, deps: DoctorDeps = {}): Promise<CheckResult[]> {
-  const results = await runDoctor({ raw: raw(overrides), user: 'admin', database: 'postgres', scope: 'all' }, { credentials, resolve: loopback, ...deps });
+async function doctor(overrides: Partial<RawOptions> = {}, deps: DoctorDeps = {}, role: { user?: string; database?: string } = {}): Promise<CheckResult[]> {
+  const results = await runDoctor({ raw: raw(overrides), user: 'admin', database: 'postgres', ...role, scope: 'all' }, { credentials, resolve: loopback, ...deps });
   expectNoSecrets(JSON.stringify(results));
   return results;
+}
+
+/** Runs `body` against a fake of its own, set up by `setup`, and stops it after. */
+async function withFake(setup: (fake: ManagementFake) => void, body: (url: string) => Promise<void>): Promise<void> {
+  const own = new ManagementFake({ [REGION]: [{ identifier: CLUSTER_ID, serviceIdentifier: SERVICE_ID }] });
+  setup(own);
+  try {
+    await body(await own.start());
+  } finally {
+    await own.stop();
+  }
 }
 
 const failed = (results: CheckResult[]): string[] => results.filter((r) => r.status === 'fail').map((r) => r.id);
@@ -38,12 +49,13 @@ describe('dsql-proxy doctor', () => {
     const results = await doctor();
     expect(results.map((r) => [r.id, r.status])).toEqual([
       ['config', 'pass'], ['credentials', 'pass'], ['dns', 'pass'], ['tcp', 'pass'], ['tls', 'pass'], ['cert-sni', 'pass'],
-      ['cert-chain', 'pass'], ['management', 'pass'], ['service-identifier', 'pass'], ['cluster-status', 'pass'], ['login', 'pass'],
+      ['cert-option', 'pass'], ['management', 'pass'], ['service-identifier', 'pass'], ['cluster-status', 'pass'], ['login', 'pass'],
     ]);
     expect(byId(results, 'credentials').value).toBe('resolved from the default credential chain');
     expect(byId(results, 'dns').value).toBe(`${VPCE_NAME} → 127.0.0.1`);
-    expect(byId(results, 'cert-sni').value).toBe(`valid for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws: route sni works (full verification)`);
-    expect(byId(results, 'cert-chain').value).toContain('route option works');
+    expect(byId(results, 'tls').value).toMatch(new RegExp(`; certificate for \\*\\.${SERVICE_ID}\\.${REGION}\\.on\\.aws, \\*\\.dsql\\.${REGION}\\.on\\.aws, valid to `));
+    expect(byId(results, 'cert-sni').value).toBe(`valid for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws, chain trusted: route sni works`);
+    expect(byId(results, 'cert-option').value).toBe(`valid for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws, chain trusted: route option works`);
     expect(byId(results, 'service-identifier').value).toBe(`com.amazonaws.${REGION}.${SERVICE_ID}`);
     expect(byId(results, 'cluster-status').value).toMatch(/^ACTIVE/);
     expect(byId(results, 'login').value).toMatch(/^as admin: connected and authenticated in [\d.]+ ms, select 1 → 1 in [\d.]+ ms$/);
@@ -68,7 +80,7 @@ describe('dsql-proxy doctor', () => {
       expect(failed(results)).toEqual(['tls']);
       expect(byId(results, 'tls').value).toMatch(value);
       expect(byId(results, 'tls').remedy).toMatch(remedy);
-      expect(['cert-sni', 'cert-chain', 'login'].map((id) => byId(results, id).status)).toEqual(['skip', 'skip', 'skip']);
+      expect(['cert-sni', 'cert-option', 'login'].map((id) => byId(results, id).status)).toEqual(['skip', 'skip', 'skip']);
     } finally {
       for (const s of held) s.destroy();
       silent.close();
@@ -81,16 +93,64 @@ describe('dsql-proxy doctor', () => {
     expect(byId(results, 'dns').remedy).toMatch(/Route 53 Resolver/);
   });
 
-  it('a certificate for the wrong name: the sni route fails, the option route still works', async () => {
-    const wrong = await startEmulator({ certNames: [`*.dsql-other.${REGION}.on.aws`] });
+  it('a trusted certificate for another name: the option route fails on the name like the sni route, naming the names it carries and the ones expected', async () => {
+    const impostor = await startEmulator({ certNames: ['db.example.com'] });
     try {
-      const results = await doctor({ endpoint: `${VPCE_NAME}:${wrong.emulator.port}`, caFile: wrong.ca.certFile });
-      expect(failed(results)).toEqual(['cert-sni', 'login']);
-      expect(byId(results, 'cert-sni').value).toMatch(/dsql-other/);
-      expect(byId(results, 'cert-chain').status).toBe('pass');
+      const results = await doctor({ endpoint: `${VPCE_NAME}:${impostor.emulator.port}`, caFile: impostor.ca.certFile, route: 'option' });
+      expect(failed(results)).toEqual(['cert-option', 'login']);
+      // The route not in use cannot break serving: a warning, judged by the same rule.
+      expect(byId(results, 'cert-sni').status).toBe('warn');
+      expect(byId(results, 'cert-sni').remedy).toMatch(/^Matters only with --route sni\. /);
+      expect(byId(results, 'tls').value).toContain('certificate for db.example.com, valid to');
+      expect(byId(results, 'cert-sni').value).toBe(`the certificate is valid for db.example.com, not for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`);
+      expect(byId(results, 'cert-option').value)
+        .toBe(`the certificate is valid for db.example.com, not for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws or ${CLUSTER_ID}.dsql.${REGION}.on.aws`);
+      expect(byId(results, 'cert-option').remedy).toMatch(/not present a certificate of this cluster/);
+      expect(byId(results, 'cert-option').remedy).not.toContain('--certificate-name');
       expect(byId(results, 'login').value).toMatch(/ERR_TLS_CERT_ALTNAME_INVALID/);
+      expect(impostor.emulator.records.some((r) => r.kind === 'startup')).toBe(false);
     } finally {
-      await wrong.emulator.stop();
+      await impostor.emulator.stop();
+    }
+  });
+
+  it('a certificate for another service of the region: neither route accepts it and no --certificate-name is suggested', async () => {
+    const other = await startEmulator({ certNames: [`*.dsql-other.${REGION}.on.aws`] });
+    try {
+      const results = await doctor({ endpoint: `${VPCE_NAME}:${other.emulator.port}`, caFile: other.ca.certFile });
+      expect(failed(results)).toEqual(['cert-sni', 'login']);
+      expect(byId(results, 'cert-option').status).toBe('warn');
+      expect(byId(results, 'cert-option').value).toContain(`valid for *.dsql-other.${REGION}.on.aws, not for`);
+      expect(byId(results, 'cert-sni').value).toContain(`valid for *.dsql-other.${REGION}.on.aws, not for`);
+      expect(byId(results, 'cert-sni').remedy).toMatch(/--cluster-id, --region and --service-identifier/);
+      expect(byId(results, 'cert-sni').remedy).not.toContain('--certificate-name');
+    } finally {
+      await other.emulator.stop();
+    }
+  });
+
+  it('a certificate with only the cluster\'s public DSQL name: route sni fails, suggesting --certificate-name with that name and the option route, which works', async () => {
+    const publicOnly = await startEmulator({ certNames: [`*.dsql.${REGION}.on.aws`] });
+    const publicName = `${CLUSTER_ID}.dsql.${REGION}.on.aws`;
+    try {
+      const overrides = { endpoint: `${VPCE_NAME}:${publicOnly.emulator.port}`, caFile: publicOnly.ca.certFile };
+      const results = await doctor(overrides);
+      expect(failed(results)).toEqual(['cert-sni', 'login']);
+      expect(byId(results, 'cert-sni').value).toBe(`the certificate is valid for *.dsql.${REGION}.on.aws, not for ${CLUSTER_ID}.${SERVICE_ID}.${REGION}.on.aws`);
+      expect(byId(results, 'cert-sni').remedy).toContain(`pass --certificate-name ${publicName}.`);
+      expect(byId(results, 'cert-sni').remedy).toContain('Or use --route option, which works with this certificate.');
+      expect(byId(results, 'cert-option').value).toBe(`valid for ${publicName}, chain trusted: route option works`);
+
+      // Serving on the option route works with this certificate: the sni route's verdict only warns.
+      const onOption = await doctor({ ...overrides, route: 'option' });
+      expect(failed(onOption)).toEqual([]);
+      expect(byId(onOption, 'cert-sni').status).toBe('warn');
+
+      const named = await doctor({ ...overrides, certificateName: publicName });
+      expect(failed(named)).toEqual([]);
+      expect(byId(named, 'cert-sni').value).toBe(`valid for ${publicName}, chain trusted: route sni works`);
+    } finally {
+      await publicOnly.emulator.stop();
     }
   });
 
@@ -134,20 +194,80 @@ describe('dsql-proxy doctor', () => {
     expect(byId(results, 'login').status).toBe('skip');
   });
 
-  it('renders ✓/✗ lines with remedies and a count', async () => {
+  it('a management API that cannot be reached while the login fails: the management check fails', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const results = await doctor({ endpointUrl: closed }, { credentials: async () => ({ ...TEST_CREDENTIALS, secretAccessKey: 'wrong' }) });
+    expect(failed(results)).toEqual(['management', 'login']);
+    expect(byId(results, 'management').value).toMatch(/could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+    expect(['service-identifier', 'cluster-status'].map((id) => byId(results, id).status)).toEqual(['skip', 'skip']);
+  });
+
+  it('a management endpoint of another region: the rejection is explained as the wrong region, not as refused credentials', async () => {
+    await withFake((f) => { f.servedRegion = 'eu-west-1'; }, async (url) => {
+      const results = await doctor({ endpointUrl: url });
+      expect(failed(results)).toEqual(['management']);
+      const management = byId(results, 'management');
+      expect(management.value).toContain(`InvalidSignatureException (Credential should be scoped to a valid region, not '${REGION}'.`);
+      expect(management.remedy).toMatch(new RegExp(`^Wrong region, not refused credentials: the request was signed for ${REGION} `));
+      expect(management.remedy).toContain(`--endpoint-url the management endpoint of ${REGION}`);
+      expect(management.remedy).not.toMatch(/credentials were refused/);
+      expect(byId(results, 'login').status).toBe('pass');
+
+      // The same rejection while looking up the service identifier of an IP endpoint.
+      const lookup = await doctor({ endpointUrl: url, endpoint: `127.0.0.1:${rig.emulator.port}`, region: REGION });
+      expect(failed(lookup)).toEqual(['config']);
+      expect(byId(lookup, 'config').remedy).toMatch(/^Wrong region, not refused credentials/);
+    });
+  });
+
+  it('a policy without dsql:GetCluster: the cluster status check names the missing permission', async () => {
+    await withFake((f) => { f.deniedActions.add('dsql:GetCluster'); }, async (url) => {
+      const results = await doctor({ endpointUrl: url });
+      expect(failed(results)).toEqual(['cluster-status']);
+      expect(byId(results, 'cluster-status').value).toMatch(/AccessDeniedException/);
+      expect(byId(results, 'cluster-status').remedy)
+        .toBe('The credentials are valid, but the IAM policy does not allow dsql:GetCluster: allow it on this cluster to run this check (serving needs only dsql:DbConnect or dsql:DbConnectAdmin).');
+    });
+  });
+
+  it('credentials AWS does not recognise: the management check says so, not a region or permission problem', async () => {
+    await withFake((f) => { f.knownAccessKeys = new Set(['AKIAOTHEROTHEROTHER0']); }, async (url) => {
+      const results = await doctor({ endpointUrl: url });
+      expect(byId(results, 'management').status).toBe('fail');
+      expect(byId(results, 'management').value).toMatch(/UnrecognizedClientException/);
+      expect(byId(results, 'management').remedy).toMatch(/^AWS does not recognise these credentials/);
+    });
+  });
+
+  it('logs in as --user on --database, admin on postgres by default, and explains a database DSQL does not have', async () => {
+    const defaults = await runDoctor({ raw: raw(), scope: 'network' }, { credentials, resolve: loopback });
+    expect(byId(defaults, 'login').value).toMatch(/^as admin: connected/);
+    const before = rig.emulator.records.length;
+    const reader = await doctor({}, {}, { user: 'app_reader' });
+    expect(byId(reader, 'login').value).toMatch(/^as app_reader: connected/);
+    expect(rig.emulator.records.slice(before).filter((r) => r.authenticated).map((r) => [r.user, r.action])).toEqual([['app_reader', 'DbConnect']]);
+    const other = await doctor({}, {}, { database: 'reports' });
+    expect(failed(other)).toEqual(['login']);
+    expect(byId(other, 'login').value).toBe('as admin: database "reports" does not exist');
+    expect(byId(other, 'login').remedy).toBe('DSQL has one database, postgres: drop --database or pass --database postgres.');
+  });
+
+  it('renders ✓/✗/! lines with remedies under failures and warnings, and a count', async () => {
     const text = renderReport([
       { id: 'a', title: 'first', status: 'pass', value: 'fine' },
       { id: 'b', title: 'second one', status: 'fail', value: 'broken', remedy: 'fix it' },
+      { id: 'w', title: 'fourth', status: 'warn', value: 'shaky', remedy: 'look at it' },
       { id: 'c', title: 'third', status: 'skip', value: 'skipped: needs b' },
     ]);
-    expect(text).toBe('✓ first       fine\n✗ second one  broken\n    → fix it\n– third       skipped: needs b\n\n1 passed, 1 failed, 1 skipped\n');
+    expect(text).toBe('✓ first       fine\n✗ second one  broken\n    → fix it\n! fourth      shaky\n    → look at it\n– third       skipped: needs b\n\n'
+      + '1 passed, 1 failed, 1 warning, 1 skipped\n');
   });
 });
 
 describe('the doctor command', () => {
   const env = () => clientEnv({ AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey });
-  const args = (port: number) => ['bin/dsql-proxy.js', 'doctor', '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${port}`,
-    '--region', REGION, '--ca-file', rig.ca.certFile, '--endpoint-url', fake.url, '--connect-timeout', '2'];
+  const args = (port: number, endpointUrl = fake.url) => ['bin/dsql-proxy.js', 'doctor', '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${port}`,
+    '--region', REGION, '--ca-file', rig.ca.certFile, '--endpoint-url', endpointUrl, '--connect-timeout', '2'];
 
   it('exits 0 with every check passed, the service identifier looked up for an IP endpoint', async () => {
     const result = await runTool(process.execPath, args(rig.emulator.port), { env: env() });
@@ -155,8 +275,27 @@ describe('the doctor command', () => {
     expect(result.stdout).toContain('(service identifier from GetVpcEndpointServiceName)');
     expect(result.stdout).toContain('✓ AWS credentials');
     expect(result.stdout).toContain('resolved from environment variables (AWS_ACCESS_KEY_ID)');
-    expect(result.stdout).toMatch(/\n11 passed, 0 failed, 0 skipped\n$/);
+    // An IP endpoint gives the option route no SNI to send, and DSQL refuses a connection without one.
+    expect(result.stdout).toMatch(/– certificate valid for route option +route option cannot be used here: /);
+    expect(result.stdout).toMatch(/\n10 passed, 0 failed, 0 warnings, 1 skipped\n$/);
     expectNoSecrets(result.stdout + result.stderr);
+  });
+
+  it('exits 0 with a warning when the management API cannot be reached but the login passes (a PrivateLink-only VPC)', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const base = [...args(rig.emulator.port, closed), '--service-identifier', SERVICE_ID];
+    const result = await runTool(process.execPath, base, { env: env() });
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/\n! management API reachable +GetVpcEndpointServiceName \w+: could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n/);
+    expect(result.stdout).toMatch(/\n {4}→ The login passed, so serving works without this API .*PrivateLink-only VPC.*--endpoint-url/);
+    expect(result.stdout).toMatch(/\n✓ login and select 1 /);
+    expect(result.stdout).toMatch(/\n7 passed, 0 failed, 1 warning, 3 skipped\n$/);
+
+    const json = await runTool(process.execPath, [...base, '--json'], { env: env() });
+    expect(json.status).toBe(0);
+    const report = JSON.parse(json.stdout) as { ok: boolean; checks: CheckResult[] };
+    expect(report.ok).toBe(true);
+    expect(report.checks.filter((c) => c.status === 'warn').map((c) => c.id)).toEqual(['management']);
   });
 
   it('exits 1 and prints JSON for scripts when a check fails', async () => {

@@ -34,6 +34,15 @@ export class ManagementFake {
   private readonly server: Server;
   /** Largest page ListClusters returns, whatever max-results asks (to exercise pagination). */
   pageSize = 2;
+  /**
+   * The one region this endpoint serves, as a regional or management VPC endpoint does: a request signed for another
+   * is refused as AWS refuses it. Undefined serves every region in `clusters`.
+   */
+  servedRegion: string | undefined;
+  /** Access key ids AWS knows; another is refused as unrecognised. Undefined knows every key. */
+  knownAccessKeys: ReadonlySet<string> | undefined;
+  /** Actions (e.g. dsql:GetCluster) the caller's IAM policy does not allow. */
+  readonly deniedActions = new Set<string>();
   url = '';
 
   /** `clusters` by region. */
@@ -56,21 +65,32 @@ export class ManagementFake {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
-    const scope = /Credential=[^/]+\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(req.headers.authorization ?? '');
-    const region = scope?.[1];
-    const service = scope?.[2];
+    const scope = /Credential=([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(req.headers.authorization ?? '');
+    const region = scope?.[2];
+    const service = scope?.[3];
     this.requests.push({ method: req.method ?? '', path: url.pathname + url.search, region, service });
     req.resume();
     if (!req.headers.authorization?.startsWith('AWS4-HMAC-SHA256 ') || !scope) {
       return this.error(res, 403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
     }
+    if (this.knownAccessKeys && !this.knownAccessKeys.has(scope[1]!)) {
+      return this.error(res, 403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    }
     if (service !== 'dsql') return this.error(res, 403, 'InvalidSignatureException', `Credential should be scoped to correct service: 'dsql'.`);
+    if (this.servedRegion && region !== this.servedRegion) {
+      return this.error(res, 403, 'InvalidSignatureException', `Credential should be scoped to a valid region, not '${region}'. `);
+    }
     const clusters = this.clusters[region!] ?? [];
     const arn = (id: string): string => `arn:aws:dsql:${region}:${ACCOUNT}:cluster/${id}`;
     const find = (id: string): FakeCluster | undefined => clusters.find((c) => c.identifier === id);
     const notFound = (id: string): void => this.error(res, 404, 'ResourceNotFoundException', `Cluster not found: ${id}`);
 
+    const deny = (action: string, resource: string): void => this.error(res, 403, 'AccessDeniedException',
+      `User: arn:aws:iam::${ACCOUNT}:user/doctor is not authorized to perform: ${action} on resource: ${resource} `
+      + `because no identity-based policy allows the ${action} action`);
+
     if (req.method === 'GET' && url.pathname === '/cluster') {
+      if (this.deniedActions.has('dsql:ListClusters')) return deny('dsql:ListClusters', `arn:aws:dsql:${region}:${ACCOUNT}:cluster/*`);
       const start = Number(url.searchParams.get('next-token') ?? '0');
       const max = Math.min(Number(url.searchParams.get('max-results') ?? this.pageSize), this.pageSize);
       const page = clusters.slice(start, start + max);
@@ -79,6 +99,7 @@ export class ManagementFake {
     }
     let m = /^\/cluster\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && m) {
+      if (this.deniedActions.has('dsql:GetCluster')) return deny('dsql:GetCluster', arn(decodeURIComponent(m[1]!)));
       const c = find(decodeURIComponent(m[1]!));
       if (!c) return notFound(m[1]!);
       return this.json(res, {
@@ -91,6 +112,7 @@ export class ManagementFake {
     }
     m = /^\/clusters\/([^/]+)\/vpc-endpoint-service-name$/.exec(url.pathname);
     if (req.method === 'GET' && m) {
+      if (this.deniedActions.has('dsql:GetVpcEndpointServiceName')) return deny('dsql:GetVpcEndpointServiceName', arn(decodeURIComponent(m[1]!)));
       const c = find(decodeURIComponent(m[1]!));
       if (!c) return notFound(m[1]!);
       return this.json(res, { serviceName: `com.amazonaws.${region}.${c.serviceIdentifier ?? 'dsql-test1'}` });

@@ -1,0 +1,96 @@
+import { ManagementError, type ManagementApi } from '../aws/management.js';
+import type { ProxyConfig } from '../config.js';
+import type { CheckResult } from './doctor.js';
+import { ms } from './report.js';
+
+/** Titles of the management checks, in report order. */
+export const MANAGEMENT_CHECKS: readonly [string, string][] = [
+  ['management', 'management API reachable'], ['service-identifier', 'service identifier matches the endpoint'], ['cluster-status', 'cluster status'],
+];
+
+/** What the doctor needs to know about the management checks once the login has run. */
+export interface ManagementOutcome {
+  /** True when the API could not be reached at all (refused, timed out, not resolvable), as opposed to answering. */
+  readonly unreachable: boolean;
+}
+
+type Add = (r: CheckResult) => CheckResult;
+type Skip = (id: string, title: string, needs: string) => CheckResult;
+
+/** Asks the management API for the cluster's service name and status and checks them against the configuration. */
+export async function managementChecks(api: ManagementApi, config: ProxyConfig, add: Add, skip: Skip): Promise<ManagementOutcome> {
+  const started = performance.now();
+  const serviceName = await api.getServiceName(config.clusterId).then((r) => r, (e: ManagementError) => e);
+  const answered = !(serviceName instanceof ManagementError) || serviceName.kind === 'not-found' || serviceName.kind === 'invalid';
+  if (!answered) {
+    add({ id: 'management', title: 'management API reachable', status: 'fail', value: serviceName.message, remedy: explainFailure(serviceName, config.region) });
+    skip('service-identifier', 'service identifier matches the endpoint', 'the management API');
+    skip('cluster-status', 'cluster status', 'the management API');
+    return { unreachable: serviceName.kind === 'unreachable' };
+  }
+  add({ id: 'management', title: 'management API reachable', status: 'pass', value: `${api.endpointDescription} answered in ${ms(performance.now() - started)}` });
+  const notFoundRemedy = `Service name not found: the cluster id or the region is wrong. List the clusters of the region with "dsql-proxy clusters --region ${config.region}".`;
+  if (serviceName instanceof ManagementError) {
+    add({ id: 'service-identifier', title: 'service identifier matches the endpoint', status: 'fail', value: serviceName.message, remedy: notFoundRemedy });
+  } else if (config.serviceIdentifier && serviceName.serviceIdentifier !== config.serviceIdentifier) {
+    add({ id: 'service-identifier', title: 'service identifier matches the endpoint', status: 'fail',
+      value: `${serviceName.serviceName} serves cluster ${config.clusterId}, but the endpoint is for ${config.serviceIdentifier}`,
+      remedy: 'The endpoint belongs to another PrivateLink service: check --cluster-id and --region, or use the connection endpoint created for this cluster\'s service name.' });
+  } else {
+    add({ id: 'service-identifier', title: 'service identifier matches the endpoint', status: 'pass', value: `${serviceName.serviceName}` });
+  }
+  const cluster = await api.getCluster(config.clusterId).then((r) => r, (e: ManagementError) => e);
+  if (cluster instanceof ManagementError) {
+    add({ id: 'cluster-status', title: 'cluster status', status: 'fail', value: cluster.message,
+      remedy: cluster.kind === 'not-found' ? notFoundRemedy : explainFailure(cluster, config.region) });
+  } else {
+    add({ id: 'cluster-status', title: 'cluster status', status: cluster.status === 'ACTIVE' ? 'pass' : 'fail', value: `${cluster.status} (${cluster.arn})`,
+      remedy: cluster.status === 'ACTIVE' ? undefined : 'Connections are accepted once the cluster is ACTIVE: wait, or check why it is not (aws dsql get-cluster).' });
+  }
+  return { unreachable: false };
+}
+
+/**
+ * The management check turned into a warning: the login proved the connection endpoint works, and a host inside a
+ * PrivateLink-only VPC reaches that endpoint but not the regional API.
+ */
+export function unreachableAsWarning(result: CheckResult, region: string): CheckResult {
+  return { ...result, status: 'warn',
+    remedy: 'The login passed, so serving works without this API (it is needed only to look up the service identifier of an IP endpoint). '
+      + `Inside a PrivateLink-only VPC the regional API is out of reach: to run these checks, give --endpoint-url the management VPC endpoint `
+      + `(service com.amazonaws.${region}.dsql), or run the doctor where the API is reachable.` };
+}
+
+/**
+ * The remedy for a failed call, read from the server's own error type and message: the SDK's generic
+ * "credentials refused" would send someone with a wrong region or a missing permission after their keys.
+ */
+export function explainFailure(error: ManagementError, region: string): string {
+  const cause = (error.cause ?? {}) as { name?: unknown; message?: unknown };
+  const type = typeof cause.name === 'string' ? cause.name : '';
+  const message = typeof cause.message === 'string' ? cause.message : '';
+  if (/scoped to a valid region/i.test(message)) {
+    const scoped = /not '([^']*)'/.exec(message)?.[1] || region;
+    return `Wrong region, not refused credentials: the request was signed for ${scoped} and the management endpoint serves another region. `
+      + `Check --region, and give --endpoint-url the management endpoint of ${region} (https://vpce-….dsql.${region}.vpce.amazonaws.com), or drop it to use the regional endpoint.`;
+  }
+  if (/signature expired|signature not yet current/i.test(message)) {
+    return 'This host\'s clock is off (a signature is valid for 5 minutes): synchronise it (NTP, chrony) and retry.';
+  }
+  if (type === 'SignatureDoesNotMatch' || /signature we calculated does not match/i.test(message)) {
+    return 'The secret access key does not belong to the access key id: check the credentials (AWS_SECRET_ACCESS_KEY, the profile\'s keys).';
+  }
+  if (type === 'AccessDeniedException') {
+    const action = /not authorized to perform:?\s*([A-Za-z0-9-]+:[A-Za-z0-9*]+)/.exec(message)?.[1];
+    const blocked = /explicit deny/i.test(message) ? 'an explicit deny (an IAM policy, permissions boundary or SCP) blocks' : 'the IAM policy does not allow';
+    return action
+      ? `The credentials are valid, but ${blocked} ${action}: allow it on this cluster to run this check (serving needs only dsql:DbConnect or dsql:DbConnectAdmin).`
+      : 'The credentials are valid, but the IAM policy does not allow this call: allow dsql:GetVpcEndpointServiceName and dsql:GetCluster on this cluster to run these checks.';
+  }
+  if (type === 'UnrecognizedClientException' || type === 'InvalidClientTokenId') {
+    return 'AWS does not recognise these credentials (the access key id is unknown or deleted, or a session token is missing or belongs to other keys): '
+      + 'check AWS_ACCESS_KEY_ID and the profile, or run "aws sso login".';
+  }
+  if (type === 'ExpiredTokenException') return 'The session credentials expired: refresh them ("aws sso login", or assume the role again).';
+  return error.hint;
+}
