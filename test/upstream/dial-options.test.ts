@@ -7,7 +7,7 @@ import { ConnectionFailure, type UpstreamConnection } from '../../src/proxy/port
 import { createDialer, type DialerOptions } from '../../src/upstream/dialer.js';
 import { issueServerCert, makeCa, type ServerIdentity, type TestCa } from '../support/certs.js';
 import { CLUSTER_HOSTNAME, VPCE_NAME } from '../support/harness.js';
-import { FakeEndpoint, type FakeNegotiation } from './fake-endpoint.js';
+import { FakeEndpoint, hangingListener, type FakeNegotiation } from './fake-endpoint.js';
 
 let ca: TestCa;
 let identity: ServerIdentity;
@@ -122,6 +122,23 @@ describe('dial({ signal })', () => {
       expect(result.listeners).toBe(0);
       await silent.allClosed(1_000);
     });
+
+  it('aborting while a TCP connect hangs (nothing answers the SYN) rejects at once and leaves no socket open', async () => {
+    const blackhole = await hangingListener();
+    try {
+      const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+      const before = sockets();
+      const dialer = dialerFor(blackhole.port, 'postgres');
+      const result = await abortWhen((signal) => dialer.dial({ signal }), () => sockets() > before);
+      expect(result.error).toMatchObject({ sqlstate: '08001', message: `stopped connecting to ${VPCE_NAME}:${blackhole.port}: the connection was abandoned` });
+      expect(result.ms).toBeLessThan(100);
+      expect(result.timersLeft).toBe(0);
+      expect(result.listeners).toBe(0);
+      await waitFor(() => sockets() === before, 1_000);
+    } finally {
+      blackhole.stop();
+    }
+  });
 
   it('aborting while the name is resolving rejects at once with the signal\'s own ConnectionFailure', async () => {
     let resolving = false;

@@ -1,4 +1,5 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { ServerIdentity } from '../support/certs.js';
 
@@ -100,4 +101,34 @@ export class FakeEndpoint {
     });
     secure.on('data', (chunk: Buffer) => { record.applicationBytes += chunk.length; });
   }
+}
+
+/** A port where TCP connects hang: a listener whose accept queue is full and whose process never accepts. */
+export interface HangingListener {
+  readonly port: number;
+  stop(): void;
+}
+
+/**
+ * Listens in a child process (backlog 1) that then blocks without spending CPU, and fills the accept queue:
+ * Linux drops further SYNs, so a connect neither succeeds nor fails, like a blackholed address.
+ */
+export async function hangingListener(): Promise<HangingListener> {
+  const script = 'const s = require("net").createServer(); s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => {'
+    + ' console.log(s.address().port); setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000), 20); });';
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+  await new Promise((r) => setTimeout(r, 100));
+  const fillers: Socket[] = [];
+  for (;;) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    fillers.push(socket);
+    const connected = await new Promise<boolean>((resolve) => {
+      socket.once('connect', () => resolve(true));
+      setTimeout(() => resolve(false), 200);
+    });
+    if (!connected) break;
+  }
+  return { port, stop: () => { for (const s of fillers) s.destroy(); child.kill('SIGKILL'); } };
 }
