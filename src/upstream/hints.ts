@@ -12,19 +12,34 @@ export function tlsErrorText(error: NodeJS.ErrnoException & { library?: string; 
 }
 
 /**
- * The hint for a failed TLS handshake: for a certificate failure, what the certificate must be and how to
- * trust it; for a handshake the server cut short under direct TLS, how to fall back to an SSLRequest.
+ * The hint for a failed TLS handshake: for a certificate valid for other names, that the token was kept back and
+ * how to see and set the expected name; for another certificate failure, how to trust it; for a handshake the
+ * server cut short under direct TLS, how to fall back to an SSLRequest.
  */
 export function tlsFailureHint(certificateNames: readonly string[], negotiation: SslNegotiation, error: NodeJS.ErrnoException): string {
-  if (negotiation === 'direct' && !CERTIFICATE_ERROR.test(error.code ?? '')) {
+  const code = error.code ?? '';
+  if (negotiation === 'direct' && !CERTIFICATE_ERROR.test(code)) {
     return 'The server ended the TLS handshake. Aurora DSQL accepts direct TLS (ALPN "postgresql"); a server or '
       + 'middlebox that does not may need --ssl-negotiation postgres (SSLRequest first). Also check that --endpoint '
       + 'names the DSQL connection endpoint and port 5432.';
   }
-  return `The server certificate must be valid for ${certificateNames.map((n) => `"${n}"`).join(' or ')} and chain to a trusted CA. `
-    + 'Check --cluster-id, --region and --service-identifier (aws dsql get-vpc-endpoint-service-name); '
-    + '"dsql-proxy doctor" prints the names the certificate carries, and --certificate-name sets the name to expect. '
-    + 'Add a private or TLS-inspection CA with --ca-file or NODE_EXTRA_CA_CERTS.';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `No token was sent: the server is not proven to be this cluster's endpoint. Check that --endpoint names the DSQL `
+      + 'connection endpoint, and --cluster-id, --region and --service-identifier (aws dsql get-vpc-endpoint-service-name). '
+      + '"dsql-proxy doctor" prints the names the certificate carries; if the real endpoint\'s certificate carries another '
+      + 'name of this cluster, set it with --certificate-name.';
+  }
+  const expected = certificateNames.map((n) => `"${n}"`).join(' or ');
+  return `The server certificate must chain to a trusted CA and be valid for ${expected}. `
+    + 'Add a private or TLS-inspection CA with --ca-file or NODE_EXTRA_CA_CERTS; '
+    + '"dsql-proxy doctor" prints the certificate the endpoint presents, and --certificate-name sets the name to expect.';
+}
+
+/** The hint for a direct TLS handshake that completed without ALPN "postgresql". */
+export function missingAlpnHint(): string {
+  return 'PostgreSQL 17 and Aurora DSQL select ALPN "postgresql" on direct TLS; this server did not, so it may be an older '
+    + 'server or a TLS-terminating middlebox. Use --ssl-negotiation postgres (SSLRequest first), and check that --endpoint '
+    + 'names the DSQL connection endpoint.';
 }
 
 /** The hint for an endpoint that accepted TCP and then said nothing (to the SSLRequest, or to the ClientHello in the doctor). */
