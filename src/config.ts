@@ -202,6 +202,7 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     tokenExpiresSeconds,
     caFile: raw.caFile || undefined,
     profile: raw.profile || undefined,
+    keepDatabase: raw.keepDatabase ?? false,
     listen: listenAddress(raw.listen ?? DEFAULTS.listen),
     connectTimeoutMs: positiveNumber(raw.connectTimeout, '--connect-timeout', DEFAULTS.connectTimeoutSeconds) * 1000,
     startupTimeoutMs: positiveNumber(raw.startupTimeout, '--startup-timeout', DEFAULTS.startupTimeoutSeconds) * 1000,
