@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseNegotiateProtocolVersion } from '../../src/protocol/messages.js';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
 import {
@@ -13,6 +13,7 @@ import { queryMessage, RawClient } from '../support/raw-client.js';
 
 const rig = useRig();
 const work = mkdtempSync(join(tmpdir(), 'dsql-proxy-psql-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
