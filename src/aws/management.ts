@@ -3,6 +3,7 @@ import {
 } from '@aws-sdk/client-dsql';
 import { needsServiceIdentifierLookup, type RawOptions } from '../config.js';
 import type { CredentialSource } from './token.js';
+import { rejectionHint } from './rejection-hints.js';
 
 /** One cluster as ListClusters reports it. */
 export interface ClusterSummary {
@@ -116,9 +117,9 @@ function toManagementError(error: unknown, what: string, region: string, endpoin
     return new ManagementError('not-found', `${what}: not found in ${region} (${message})`,
       'Check the cluster identifier and --region: aws dsql list-clusters --region <region>, or dsql-proxy clusters.', { cause: error });
   }
-  if (['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException'].includes(name)) {
-    return new ManagementError('access-denied', `${what}: ${name} (${message})`,
-      'The credentials were refused: check that they are current (aws sso login) and allow dsql:GetCluster, dsql:ListClusters and dsql:GetVpcEndpointServiceName.', { cause: error });
+  if (['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException', 'SignatureDoesNotMatch', 'InvalidClientTokenId'].includes(name)) {
+    return new ManagementError('access-denied', `${what}: ${name} (${message})`, rejectionHint(name, message, region)
+      ?? 'The credentials were refused: check that they are current (aws sso login) and allow dsql:GetCluster, dsql:ListClusters and dsql:GetVpcEndpointServiceName.', { cause: error });
   }
   if (name === 'ValidationException') {
     return new ManagementError('invalid', `${what}: ${message}`, 'Check the cluster identifier.', { cause: error });

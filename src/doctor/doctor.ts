@@ -9,7 +9,7 @@ import { ConnectionFailure } from '../proxy/ports.js';
 import { loadTrustedCas } from '../upstream/trust.js';
 import { connectTcp, defaultResolve, resolveAddresses, upstreamSecureContext } from '../upstream/dialer.js';
 import { certificateCheckOf, describeCertificateNames, judgeCertificate, routePlans, type RoutePlan } from './certificates.js';
-import { explainFailure, MANAGEMENT_CHECKS, managementChecks, unreachableAsWarning, type ManagementOutcome } from './management-checks.js';
+import { MANAGEMENT_CHECKS, managementChecks, unreachableAsWarning, type ManagementOutcome } from './management-checks.js';
 import { inspectTls, probeLogin, type TlsInspection } from './probes.js';
 import { ms } from './report.js';
 
@@ -83,7 +83,7 @@ export async function runDoctor(request: DoctorRequest, deps: DoctorDeps = {}): 
         + `${config.serviceIdentifier ? `, service ${config.serviceIdentifier}` : ''}${lookupNote}` });
   } catch (error) {
     add({ id: 'config', title: 'configuration', status: 'fail', value: (error as Error).message,
-      remedy: error instanceof ManagementError ? explainFailure(error, managementConfig?.region ?? '<region>') : 'Fix the flag named above (dsql-proxy --help lists them).' });
+      remedy: error instanceof ManagementError ? error.hint : 'Fix the flag named above (dsql-proxy --help lists them).' });
   }
 
   // 2. Credentials: which source supplied them, never their value.

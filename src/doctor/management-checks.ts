@@ -23,7 +23,7 @@ export async function managementChecks(api: ManagementApi, config: ProxyConfig, 
   const serviceName = await api.getServiceName(config.clusterId).then((r) => r, (e: ManagementError) => e);
   const answered = !(serviceName instanceof ManagementError) || serviceName.kind === 'not-found' || serviceName.kind === 'invalid';
   if (!answered) {
-    add({ id: 'management', title: 'management API reachable', status: 'fail', value: serviceName.message, remedy: explainFailure(serviceName, config.region) });
+    add({ id: 'management', title: 'management API reachable', status: 'fail', value: serviceName.message, remedy: serviceName.hint });
     skip('service-identifier', 'service identifier matches the endpoint', 'the management API');
     skip('cluster-status', 'cluster status', 'the management API');
     return { unreachable: serviceName.kind === 'unreachable' };
@@ -42,7 +42,7 @@ export async function managementChecks(api: ManagementApi, config: ProxyConfig, 
   const cluster = await api.getCluster(config.clusterId).then((r) => r, (e: ManagementError) => e);
   if (cluster instanceof ManagementError) {
     add({ id: 'cluster-status', title: 'cluster status', status: 'fail', value: cluster.message,
-      remedy: cluster.kind === 'not-found' ? notFoundRemedy : explainFailure(cluster, config.region) });
+      remedy: cluster.kind === 'not-found' ? notFoundRemedy : cluster.hint });
   } else {
     add({ id: 'cluster-status', title: 'cluster status', status: cluster.status === 'ACTIVE' ? 'pass' : 'fail', value: `${cluster.status} (${cluster.arn})`,
       remedy: cluster.status === 'ACTIVE' ? undefined : 'Connections are accepted once the cluster is ACTIVE: wait, or check why it is not (aws dsql get-cluster).' });
@@ -59,38 +59,4 @@ export function unreachableAsWarning(result: CheckResult, region: string): Check
     remedy: 'The login passed, so serving works without this API (it is needed only to look up the service identifier of an IP endpoint). '
       + `Inside a PrivateLink-only VPC the regional API is out of reach: to run these checks, give --endpoint-url the management VPC endpoint `
       + `(service com.amazonaws.${region}.dsql), or run the doctor where the API is reachable.` };
-}
-
-/**
- * The remedy for a failed call, read from the server's own error type and message: the SDK's generic
- * "credentials refused" would send someone with a wrong region or a missing permission after their keys.
- */
-export function explainFailure(error: ManagementError, region: string): string {
-  const cause = (error.cause ?? {}) as { name?: unknown; message?: unknown };
-  const type = typeof cause.name === 'string' ? cause.name : '';
-  const message = typeof cause.message === 'string' ? cause.message : '';
-  if (/scoped to a valid region/i.test(message)) {
-    const scoped = /not '([^']*)'/.exec(message)?.[1] || region;
-    return `Wrong region, not refused credentials: the request was signed for ${scoped} and the management endpoint serves another region. `
-      + `Check --region, and give --endpoint-url the management endpoint of ${region} (https://vpce-….dsql.${region}.vpce.amazonaws.com), or drop it to use the regional endpoint.`;
-  }
-  if (/signature expired|signature not yet current/i.test(message)) {
-    return 'This host\'s clock is off (a signature is valid for 5 minutes): synchronise it (NTP, chrony) and retry.';
-  }
-  if (type === 'SignatureDoesNotMatch' || /signature we calculated does not match/i.test(message)) {
-    return 'The secret access key does not belong to the access key id: check the credentials (AWS_SECRET_ACCESS_KEY, the profile\'s keys).';
-  }
-  if (type === 'AccessDeniedException') {
-    const action = /not authorized to perform:?\s*([A-Za-z0-9-]+:[A-Za-z0-9*]+)/.exec(message)?.[1];
-    const blocked = /explicit deny/i.test(message) ? 'an explicit deny (an IAM policy, permissions boundary or SCP) blocks' : 'the IAM policy does not allow';
-    return action
-      ? `The credentials are valid, but ${blocked} ${action}: allow it on this cluster to run this check (serving needs only dsql:DbConnect or dsql:DbConnectAdmin).`
-      : 'The credentials are valid, but the IAM policy does not allow this call: allow dsql:GetVpcEndpointServiceName and dsql:GetCluster on this cluster to run these checks.';
-  }
-  if (type === 'UnrecognizedClientException' || type === 'InvalidClientTokenId') {
-    return 'AWS does not recognise these credentials (the access key id is unknown or deleted, or a session token is missing or belongs to other keys): '
-      + 'check AWS_ACCESS_KEY_ID and the profile, or run "aws sso login".';
-  }
-  if (type === 'ExpiredTokenException') return 'The session credentials expired: refresh them ("aws sso login", or assume the role again).';
-  return error.hint;
 }
