@@ -226,7 +226,7 @@ describe('dsql-proxy doctor', () => {
       expect(failed(results)).toEqual(['cluster-status']);
       expect(byId(results, 'cluster-status').value).toMatch(/AccessDeniedException/);
       expect(byId(results, 'cluster-status').remedy)
-        .toBe('The credentials are valid, but the IAM policy does not allow dsql:GetCluster: allow it on this cluster to run this check (serving needs only dsql:DbConnect or dsql:DbConnectAdmin).');
+        .toBe('The credentials are valid, but the IAM policy does not allow dsql:GetCluster: allow it on this cluster (serving itself needs only dsql:DbConnect or dsql:DbConnectAdmin).');
     });
   });
 
