@@ -3,6 +3,10 @@ import {
   CLUSTER_ID, REGION, SERVICE_ID, clientEnv, expectNoSecrets, psql, runTool, spawnProxy, useRig, TEST_CREDENTIALS,
 } from '../support/harness.js';
 import { freePort } from '../support/postgres.js';
+import { issueServerCert } from '../support/certs.js';
+import { RawClient } from '../support/raw-client.js';
+import { FakeEndpoint } from '../upstream/fake-endpoint.js';
+import { serializeStartupMessage } from '../../src/protocol/startup.js';
 
 const rig = useRig({ proxy: false });
 
@@ -30,6 +34,27 @@ describe('the dsql-proxy command', () => {
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['client connected', 'connection closed', 'stopping']));
     expect(lines.find((l) => l.msg === 'connection closed')).toMatchObject({ user: 'admin', outcome: 'relayed' });
     expectNoSecrets(proxy.stderr());
+  });
+
+  it('SIGTERM while a login hangs upstream: exits 0 at once and closes the upstream connection', async () => {
+    // An endpoint that completes TLS, then never answers the StartupMessage.
+    const hung = new FakeEndpoint(issueServerCert(rig.ca, [`*.${SERVICE_ID}.${REGION}.on.aws`]), { negotiation: 'direct', alpn: true });
+    await hung.start();
+    try {
+      const proxy = await spawnProxy(['--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${hung.port}`, '--region', REGION,
+        '--service-identifier', SERVICE_ID, '--ca-file', rig.ca.certFile, '--connect-timeout', '60'], credentialEnv);
+      const client = await RawClient.connect(proxy.port);
+      client.send(serializeStartupMessage(196608, [['user', 'admin'], ['database', 'postgres']]));
+      for (let i = 0; i < 200 && !hung.connections.some((c) => c.applicationBytes > 0); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(hung.connections.some((c) => c.applicationBytes > 0)).toBe(true);
+      const started = Date.now();
+      expect(await proxy.stop('SIGTERM')).toBe(0);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      await hung.allClosed();
+      await client.closed;
+    } finally {
+      await hung.stop();
+    }
   });
 
   it('with no resolvable credentials answers 28000 with the hint and stays up', async () => {
