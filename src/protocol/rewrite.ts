@@ -12,40 +12,77 @@ export interface ClusterOptionsTaken {
 }
 
 /**
- * Removes every `amzn-cluster-id` setting from the client's `options`, in each form PostgreSQL's option parser
- * accepts (`-c name=value`, `-cname=value`, `--name=value`; the name case-insensitive, `_` and `-` alike), so
- * that only the proxy names the cluster. Other words are kept, re-escaped; an `options` left empty is dropped.
+ * The switches PostgreSQL's backend reads from `options` and whether each takes an argument (its getopt string,
+ * `process_postgres_switches` in postgres.c: "B:bc:C:D:d:EeFf:h:ijk:lN:nOPp:r:S:sTt:v:W:-:"). Several switches may
+ * share a word (`-ec name=value`), and an argument may be the rest of the word or the next word.
+ */
+const SWITCHES_WITH_ARGUMENT = new Set('BcCDdfhkNprStvW-');
+
+/** One switch of an `options` value, or a word that is none (PostgreSQL refuses those; kept as they are). */
+type OptionUnit = { readonly flag: string; readonly argument?: string } | { readonly word: string };
+
+/**
+ * Removes every `amzn-cluster-id` setting the client made, in each form PostgreSQL accepts: in `options`
+ * (`-c name=value`, `-cname=value`, `--name=value`, combined switches such as `-ec name=value`; the name
+ * case-insensitive, `_` and `-` alike) and as a startup parameter of its own, so that only the proxy names the
+ * cluster. Other switches are kept (re-spelt one per word when a word had to be split); an `options` left empty is
+ * dropped.
  */
 export function takeClusterOptions(parameters: readonly StartupParameter[]): ClusterOptionsTaken {
   const clusterIds: string[] = [];
   const result: StartupParameter[] = [];
   for (const [name, value] of parameters) {
-    if (name !== 'options') { result.push([name, value]); continue; }
-    const words = splitOptions(value);
-    const kept: string[] = [];
-    for (let i = 0; i < words.length; i++) {
-      const word = words[i]!;
-      let setting: string | undefined;
-      let consumed = 0;
-      if (word === '-c' && i + 1 < words.length) { setting = words[i + 1]; consumed = 1; }
-      else if (word.startsWith('-c') && word.length > 2) setting = word.slice(2);
-      else if (word.startsWith('--')) setting = word.slice(2);
-      const id = setting === undefined ? undefined : clusterIdOf(setting);
-      if (id === undefined) { kept.push(word); continue; }
-      clusterIds.push(id);
-      i += consumed;
+    if (name !== 'options') {
+      if (isClusterSetting(name)) clusterIds.push(value);
+      else result.push([name, value]);
+      continue;
     }
-    if (kept.length === words.length) { result.push([name, value]); continue; }
-    if (kept.length > 0) result.push([name, kept.map(escapeOptionValue).join(' ')]);
+    const units = parseOptionUnits(splitOptions(value));
+    const kept = units.filter((unit) => {
+      const id = 'flag' in unit && (unit.flag === 'c' || unit.flag === '-') && unit.argument !== undefined
+        ? clusterIdOf(unit.argument) : undefined;
+      if (id !== undefined) clusterIds.push(id);
+      return id === undefined;
+    });
+    if (kept.length === units.length) { result.push([name, value]); continue; }
+    if (kept.length > 0) result.push([name, kept.map(spellUnit).join(' ')]);
   }
   return { parameters: clusterIds.length > 0 ? result : parameters, clusterIds };
+}
+
+function parseOptionUnits(words: readonly string[]): OptionUnit[] {
+  const units: OptionUnit[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (!word.startsWith('-') || word.length < 2) { units.push({ word }); continue; }
+    for (let at = 1; at < word.length; at++) {
+      const flag = word[at]!;
+      if (!SWITCHES_WITH_ARGUMENT.has(flag)) { units.push({ flag }); continue; }
+      const rest = word.slice(at + 1);
+      if (rest !== '') units.push({ flag, argument: rest });
+      else if (i + 1 < words.length) units.push({ flag, argument: words[++i]! });
+      else units.push({ word: `-${flag}` }); // no argument left: PostgreSQL refuses it, so it stays as it is
+      break;
+    }
+  }
+  return units;
+}
+
+function spellUnit(unit: OptionUnit): string {
+  if ('word' in unit) return escapeOptionValue(unit.word);
+  if (unit.argument === undefined) return `-${unit.flag}`;
+  // `--name=value` must stay one word; every other switch takes its argument as the next word.
+  return unit.flag === '-' ? `--${escapeOptionValue(unit.argument)}` : `-${unit.flag} ${escapeOptionValue(unit.argument)}`;
+}
+
+function isClusterSetting(name: string): boolean {
+  return name.toLowerCase().replace(/_/g, '-') === CLUSTER_OPTION;
 }
 
 function clusterIdOf(setting: string): string | undefined {
   const equals = setting.indexOf('=');
   if (equals < 0) return undefined;
-  const name = setting.slice(0, equals).toLowerCase().replace(/_/g, '-');
-  return name === CLUSTER_OPTION ? setting.slice(equals + 1) : undefined;
+  return isClusterSetting(setting.slice(0, equals)) ? setting.slice(equals + 1) : undefined;
 }
 
 /**

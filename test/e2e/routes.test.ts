@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RawOptions } from '../../src/config.js';
 import { makeCa } from '../support/certs.js';
+import { RawClient } from '../support/raw-client.js';
+import { serializeStartupMessage } from '../../src/protocol/startup.js';
 import {
   CLUSTER_HOSTNAME, CLUSTER_ID, REGION, VPCE_NAME, conninfo, connectError, expectNoSecrets, psql, useRig, startEmulator, startTestProxy,
 } from '../support/harness.js';
@@ -58,14 +60,28 @@ describe('routes', () => {
     expect(seen.rejection).toMatch(/no cluster id/);
   });
 
-  it('a client naming another cluster is refused by the proxy before anything is dialed', async () => {
-    for (const route of ['sni', 'option'] as const) {
+  it('a client naming another cluster is refused by the proxy before anything is dialed, in any spelling', async () => {
+    const spellings = ['-c amzn-cluster-id=zzzzzzzzzzzzzzzzzzzzzzzzzz', '-ec amzn_cluster_id=zzzzzzzzzzzzzzzzzzzzzzzzzz'];
+    for (const [route, options] of [['sni', spellings[0]], ['option', spellings[0]], ['sni', spellings[1]]] as const) {
       const before = rig.emulator.records.length;
-      const { result } = await connectThrough({ route }, '-c amzn-cluster-id=zzzzzzzzzzzzzzzzzzzzzzzzzz');
+      const { result } = await connectThrough({ route }, options);
       expect(result.status).not.toBe(0);
       expect(result.stderr).toContain(`FATAL:  this dsql-proxy serves cluster ${CLUSTER_ID}, but the client's options name cluster "zzzzzzzzzzzzzzzzzzzzzzzzzz"`);
       expect(result.stderr).toContain('HINT:  Remove amzn-cluster-id');
       expect(rig.emulator.records.length).toBe(before);
+    }
+  });
+
+  it('a startup parameter named amzn-cluster-id (not in options) is taken out too', async () => {
+    const proxy = await startTestProxy(rig.emulator.port, rig.ca);
+    try {
+      const client = await RawClient.connect(proxy.port);
+      client.send(serializeStartupMessage(196608, [['user', 'admin'], ['database', 'postgres'], ['AMZN_CLUSTER_ID', CLUSTER_ID]]));
+      const frames = await client.until('Z'); // the emulator refuses any cluster id in a form it does not expect
+      expect(frames[0]![0]).toBe(0x52);
+      client.socket.destroy();
+    } finally {
+      await proxy.proxy.close();
     }
   });
 

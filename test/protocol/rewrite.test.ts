@@ -11,6 +11,19 @@ describe('takeClusterOptions', () => {
     }
   });
 
+  it('finds the setting inside combined switches, as PostgreSQL\'s getopt reads them, and keeps the other switches', () => {
+    expect(takeClusterOptions([['options', '-ec amzn-cluster-id=zz']])).toEqual({ parameters: [['options', '-e']], clusterIds: ['zz'] });
+    expect(takeClusterOptions([['options', '-ecamzn_cluster_id=zz -c a=b']])).toEqual({ parameters: [['options', '-e -c a=b']], clusterIds: ['zz'] });
+    expect(takeClusterOptions([['options', '-e --AMZN-cluster-id=zz']])).toEqual({ parameters: [['options', '-e']], clusterIds: ['zz'] });
+    // A switch that takes an argument swallows the rest of its word: `-dc` is -d with argument "c", no setting.
+    expect(takeClusterOptions([['options', '-dc amzn-cluster-id=zz']]).clusterIds).toEqual([]);
+  });
+
+  it('takes a startup parameter of that name (any case, _ or -) out too', () => {
+    expect(takeClusterOptions([['user', 'u'], ['amzn-cluster-id', 'x'], ['AMZN_CLUSTER_ID', 'y']]))
+      .toEqual({ parameters: [['user', 'u']], clusterIds: ['x', 'y'] });
+  });
+
   it('drops an options parameter left empty, and collects every id named', () => {
     const taken = takeClusterOptions([['options', '-c amzn-cluster-id=one --amzn-cluster-id=two'], ['user', 'u']]);
     expect(taken).toEqual({ parameters: [['user', 'u']], clusterIds: ['one', 'two'] });

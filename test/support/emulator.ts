@@ -170,6 +170,13 @@ export class DsqlEmulator {
     if (!user) { fatal('28000', 'no PostgreSQL user name specified in startup packet'); return; }
     const { clusterFromOptions, remainingOptions } = takeClusterOption(record.options ?? '');
     record.clusterFromOptions = clusterFromOptions;
+    // Stricter than any parser: a cluster id in any other spelling (combined switches, a startup parameter of its
+    // own) is refused, so a client's smuggled cluster id cannot pass a test unseen.
+    const otherSpelling = /amzn[-_]cluster[-_]id/i;
+    if (otherSpelling.test(remainingOptions) || packet.parameters.some(([name]) => otherSpelling.test(name))) {
+      fatal('08004', 'unable to accept connection, a cluster id in an unexpected form');
+      return;
+    }
     const clusterFromSni = record.sni ? this.clusterFromSni(record.sni) : undefined;
     if (clusterFromOptions && clusterFromSni && clusterFromOptions !== clusterFromSni) {
       fatal('08004', `cluster id in options (${clusterFromOptions}) does not match the one in SNI (${clusterFromSni})`);
