@@ -79,6 +79,34 @@ export class ClientConnection {
     this.client.destroy();
   }
 
+  /**
+   * Keeps reading the client while the proxy signs, dials and logs in: a paused socket never sees the client's
+   * FIN, so a client that gave up (psql killed, a driver's own connect timeout) would hold an upstream login until
+   * the deadline. A FIN now aborts the connection with ClientGone at once. What the client sends meanwhile
+   * (pipelined queries) is kept, up to `limit` bytes (then reading pauses), and handed back by the returned function,
+   * which ends the watch.
+   */
+  watchClient(limit: number): () => Buffer {
+    const held: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer): void => {
+      held.push(chunk);
+      total += chunk.length;
+      if (total >= limit) this.client.pause();
+    };
+    const onEnd = (): void => this.abort(new ClientGone());
+    this.client.on('data', onData);
+    this.client.once('end', onEnd);
+    if (this.client.readableEnded) onEnd();
+    else this.client.resume();
+    return () => {
+      this.client.off('data', onData);
+      this.client.off('end', onEnd);
+      this.client.pause();
+      return held.length === 1 ? held[0]! : Buffer.concat(held);
+    };
+  }
+
   private settleIfDone(): void {
     if (this.clientClosed && this.upstreams.size === 0) this.onDone?.();
   }

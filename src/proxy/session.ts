@@ -12,7 +12,7 @@ import { StreamClosedError } from './frame-stream.js';
 import { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './ports.js';
 import { relay } from './relay.js';
 import { upstreamClosedError } from './upstream-closed.js';
-import { upstreamStartup, type StartupRules } from './upstream-startup.js';
+import { upstreamStartup, type StartupRules, type UpstreamStartup } from './upstream-startup.js';
 import type { StartupMessage } from '../protocol/startup.js';
 
 /** Settings one session needs. */
@@ -37,6 +37,8 @@ export interface SessionDeps {
 export type Outcome = 'relayed' | CancelOutcome | 'rejected-by-server' | 'failed' | 'client-gone' | 'probe' | 'shutdown';
 
 const FATAL_FLUSH_GRACE_MS = 2_000;
+/** What a client may send before its login is done (pipelined queries) before the proxy stops reading it. */
+const EARLY_CLIENT_BYTES = 1024 * 1024;
 /** How much longer than the dialer's own deadline the session waits for a dial (so the dialer's precise failure wins). */
 const DIAL_GRACE_MS = 500;
 const ERROR_RESPONSE = 0x45; // 'E': the server said why before closing
@@ -102,6 +104,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
     conn.abort(reason instanceof Error ? reason : new Error(String(reason))); // releases any upstream socket
     if (reason instanceof ClientGone || (reason instanceof StreamClosedError && client.destroyed)) {
       record.outcome = 'client-gone';
+      client.destroy(); // a client that only half-closed would otherwise stay open on our side
     } else if (reason instanceof ShuttingDown) {
       record.outcome = 'shutdown';
     } else if (reason instanceof ServerRejection) {
@@ -120,7 +123,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
 
 /** Startup rewrite, token, dial, login; then hands both sockets to the relay. Rejects before the relay starts. */
 async function connectAndRelay(ctx: SessionContext, message: StartupMessage, clientRemainder: Buffer): Promise<void> {
-  const { conn, deps, keys, log, record } = ctx;
+  const { conn, deps, log, record } = ctx;
   const { client } = conn;
   const startup = upstreamStartup(message, deps.settings);
   record.user = startup.user;
@@ -129,7 +132,19 @@ async function connectAndRelay(ctx: SessionContext, message: StartupMessage, cli
     log.debug({ requested: startup.requestedDatabase, sent: startup.database }, 'database rewritten (DSQL has only postgres)');
   }
   if (startup.negotiate) client.write(negotiateProtocolVersion(PROTOCOL_3_0, startup.negotiate));
+  const stopWatching = conn.watchClient(EARLY_CLIENT_BYTES);
+  try {
+    await loginAndRelay(ctx, startup, clientRemainder, stopWatching);
+  } catch (error) {
+    stopWatching();
+    throw error;
+  }
+}
 
+/** Token, dial and login while the client is watched; then the relay, with what the client sent meanwhile. */
+async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clientRemainder: Buffer, stopWatching: () => Buffer): Promise<void> {
+  const { conn, deps, keys, log, record } = ctx;
+  const { client } = conn;
   const { token, upstream } = await signAndDial(conn, startup.user, deps);
   record.upstream = upstream.remoteAddress;
   const server = upstream.socket;
@@ -144,6 +159,8 @@ async function connectAndRelay(ctx: SessionContext, message: StartupMessage, cli
   // From here the stream is at a message boundary both ways; follow it to tell a silent upstream close apart.
   const fromServer = new MessageBoundaries();
   const fromClient = new MessageBoundaries();
+  const early = stopWatching();
+  if (early.length > 0) clientRemainder = clientRemainder.length > 0 ? Buffer.concat([clientRemainder, early]) : early;
   client.write(login.greeting);
   if (login.remainder.length > 0) { fromServer.feed(login.remainder); client.write(login.remainder); }
   if (clientRemainder.length > 0) { fromClient.feed(clientRemainder); server.write(clientRemainder); }

@@ -2,7 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dialer, UpstreamConnection } from '../../src/proxy/ports.js';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
-import { RawClient } from '../support/raw-client.js';
+import { queryMessage, RawClient } from '../support/raw-client.js';
 import { connectError, startTestProxy, useRig } from '../support/harness.js';
 import { parseErrorResponse } from '../../src/protocol/messages.js';
 
@@ -62,6 +62,38 @@ describe('connection lifetime: every socket has an owner', () => {
       for (let i = 0; i < 50 && proxy.proxy.server.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(proxy.proxy.server.openConnections).toBe(0);
       expect(proxy.logs.withMessage('connection closed').at(-1)).toMatchObject({ outcome: 'client-gone' });
+    } finally {
+      await proxy.proxy.close();
+    }
+  });
+
+  it('a client that closes normally (FIN) during the upstream login releases the upstream socket at once, not at the deadline', async () => {
+    const proxy = await startTestProxy(rig.emulator.port, rig.ca, { connectTimeout: 30 }, { dialer: silent.dialer() });
+    try {
+      const client = await RawClient.connect(proxy.port);
+      client.send(startup);
+      await silent.waitForOpen(1);
+      const started = Date.now();
+      client.socket.end();
+      await silent.waitForOpen(0);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await client.closed; // and the proxy closes its side of the half-closed client
+      for (let i = 0; i < 50 && proxy.proxy.server.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(proxy.proxy.server.openConnections).toBe(0);
+    } finally {
+      await proxy.proxy.close();
+    }
+  });
+
+  it('queries a client pipelines behind its startup reach the server after the login, in order', async () => {
+    const proxy = await startTestProxy(rig.emulator.port, rig.ca);
+    try {
+      const client = await RawClient.connect(proxy.port);
+      client.send(Buffer.concat([startup, queryMessage('select 41 + 1')]));
+      await client.until('Z'); // the login
+      const answer = await client.until('Z');
+      expect(answer.find((f) => f[0] === 0x44)!.subarray(11).toString()).toBe('42');
+      client.socket.destroy();
     } finally {
       await proxy.proxy.close();
     }
