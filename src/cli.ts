@@ -7,6 +7,7 @@ import { ALL_FLAG_NAMES, COMMAND_OPTIONS, toRawOptions } from './commands/option
 import { processIo, type Io } from './commands/output.js';
 import { serveCommand } from './commands/serve.js';
 import { usageSuggestions } from './commands/suggest.js';
+import { booleanSpellingError } from './commands/booleans.js';
 import { tokenCommand } from './commands/token.js';
 import { ConfigError, type RawOptions } from './config.js';
 
@@ -71,6 +72,8 @@ export type ParsedOptions = RawOptions & { ignoredEnvironment: string[] };
 /** Parses serving flags and DSQL_PROXY_* variables into RawOptions without running anything; throws UsageError. */
 export async function parseServeOptions(argv: readonly string[]): Promise<ParsedOptions> {
   const ignoredEnvironment = dropUnknownEnvironment();
+  const misspelt = booleanSpellingError(argv, process.env, ENV_PREFIX);
+  if (misspelt !== undefined) throw new UsageError(misspelt);
   let failure: string | undefined;
   const parsed = await yargs([...argv])
     .env(ENV_PREFIX)
@@ -112,6 +115,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   for (const name of dropUnknownEnvironment()) {
     io.err(`dsql-proxy: ignoring ${name}: no such option (see --help for the DSQL_PROXY_* variables)\n`);
   }
+  const misspelt = booleanSpellingError(argv, process.env, ENV_PREFIX);
+  if (misspelt !== undefined) return report(new UsageError(misspelt), io);
   let chosen: (() => Promise<number>) | undefined;
   const runner: CommandRunner = { io, choose: (body) => { chosen = body; } };
   let usage: string | undefined;

@@ -128,6 +128,7 @@ const MAX_TOKEN_EXPIRES_SECONDS = 604_800;
 const CLUSTER_ID = /^[a-z0-9]+$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const SERVICE_IDENTIFIER = /^[a-z0-9][a-z0-9-]*$/;
+const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\.?$/;
 
 /** Validates raw options into a ProxyConfig, deriving region, service identifier and names. No I/O. */
 export function resolveConfig(raw: RawOptions): ProxyConfig {
@@ -175,6 +176,9 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     : route === 'sni' ? [privateName!] : [...(privateName ? [privateName] : []), publicName];
   const servername = route === 'sni' ? privateName! : optionRouteServername(endpoint.host)!;
   const tokenHostname = raw.tokenHostname?.trim() || (route === 'sni' ? privateName! : publicName);
+  if (!DNS_NAME.test(tokenHostname)) {
+    throw new ConfigError('--token-hostname', `"${tokenHostname}" is not a DNS name (e.g. ${publicName}; no scheme, path or port)`);
+  }
 
   const tokenExpiresSeconds = parseTokenLifetime(raw.tokenExpires, '--token-expires');
 
@@ -204,8 +208,8 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     profile: raw.profile || undefined,
     keepDatabase: raw.keepDatabase ?? false,
     listen: listenAddress(raw.listen ?? DEFAULTS.listen),
-    connectTimeoutMs: positiveNumber(raw.connectTimeout, '--connect-timeout', DEFAULTS.connectTimeoutSeconds) * 1000,
-    startupTimeoutMs: positiveNumber(raw.startupTimeout, '--startup-timeout', DEFAULTS.startupTimeoutSeconds) * 1000,
+    connectTimeoutMs: timeoutSeconds(raw.connectTimeout, '--connect-timeout', DEFAULTS.connectTimeoutSeconds) * 1000,
+    startupTimeoutMs: timeoutSeconds(raw.startupTimeout, '--startup-timeout', DEFAULTS.startupTimeoutSeconds) * 1000,
     logLevel: logLevel as LogLevel,
     endpointUrl: endpointUrl(raw.endpointUrl),
   });
@@ -283,6 +287,15 @@ function hostPort(value: string, flag: string, defaultPort: number): HostPort {
 /** A bare port means that port on loopback, the safe address (`--listen 6432`). */
 function listenAddress(value: string): HostPort {
   return hostPort(/^\s*\d+\s*$/.test(value) ? `127.0.0.1:${value.trim()}` : value, '--listen', DEFAULTS.port);
+}
+
+/** Longest accepted timeout: an hour. Node's timers overflow past 24.8 days and would then fire at once. */
+const MAX_TIMEOUT_SECONDS = 3_600;
+
+function timeoutSeconds(value: string | number | undefined, flag: string, fallback: number): number {
+  const seconds = positiveNumber(value, flag, fallback);
+  if (seconds > MAX_TIMEOUT_SECONDS) throw new ConfigError(flag, `"${String(value)}" is more than ${MAX_TIMEOUT_SECONDS} seconds`);
+  return seconds;
 }
 
 function positiveNumber(value: string | number | undefined, flag: string, fallback: number): number {

@@ -34,6 +34,8 @@ export function parseHostPort(value: string, defaultPort: number): HostPort | st
   }
   if (host === '') return `"${value}" has no host`;
   if (!bracketed && isIP(trimmed) !== 6 && host.includes(':')) return `"${value}": put an IPv6 address in brackets, e.g. [${host}]:5432`;
+  // getaddrinfo would read "10.0.1" or "6432.5" as some address or fail late; neither is meant.
+  if (!isIP(host) && /^[\d.]+$/.test(host)) return `"${host}" is not an IP address`;
   if (!isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(host)) {
     return `"${host}" is neither a DNS name nor an IP address`;
   }

@@ -138,6 +138,11 @@ describe('configuration from flags and environment', () => {
     [['--cluster-id', ID, '--endpoint', VPCE, '--connect-timeout', '-1'], '--connect-timeout', /"-1" is not a positive number/],
     [['--cluster-id', ID, '--endpoint', `https://${VPCE}`], '--endpoint', /not a URL: drop "https:\/\/"/],
     [['--cluster-id', ID, '--endpoint', `postgres://${VPCE}:5432`], '--endpoint', /not a URL: drop "postgres:\/\/"/],
+    [['--cluster-id', ID, '--endpoint', VPCE, '--startup-timeout', '3000000'], '--startup-timeout', /"3000000" is more than 3600 seconds/],
+    [['--cluster-id', ID, '--endpoint', VPCE, '--connect-timeout', '2200000'], '--connect-timeout', /more than 3600 seconds/],
+    [['--cluster-id', ID, '--endpoint', VPCE, '--listen', '6432.5'], '--listen', /"6432.5" is not an IP address/],
+    [['--cluster-id', ID, '--endpoint', '10.0.1:5432'], '--endpoint', /"10.0.1" is not an IP address/],
+    [['--cluster-id', ID, '--endpoint', VPCE, '--token-hostname', 'https://evil.example.com/'], '--token-hostname', /is not a DNS name/],
   ] as const)('rejects %j naming %s', async (argv, flag, message) => {
     const error = await errorFrom([...argv]);
     expect(error).toBeInstanceOf(ConfigError);

@@ -4,6 +4,7 @@ import { checkBeforeLookup, needsServiceIdentifierLookup, resolveConfig, type Pr
 import { runDoctor } from '../doctor/doctor.js';
 import { allPassed, renderReport } from '../doctor/report.js';
 import { startProxy } from '../run.js';
+import { loadTrustedCas } from '../upstream/trust.js';
 import { managementFrom, type CommandRunner } from './management.js';
 import { COMMAND_OPTIONS, toRawOptions } from './options.js';
 
@@ -21,6 +22,7 @@ export function serveCommand(runner: CommandRunner): CommandModule {
         'every flag is also an environment variable; --check fails fast in containers'),
     handler: (argv) => runner.choose(async () => {
       let raw = toRawOptions(argv);
+      loadTrustedCas(raw.caFile); // a bad --ca-file is a usage error (exit 2) before anything is signed or dialed
       if (needsServiceIdentifierLookup(raw)) {
         checkBeforeLookup(raw);
         try {

@@ -67,9 +67,10 @@ export function serializeStartupMessage(version: number, parameters: readonly St
   return writer.bytes(Buffer.from([0])).finish();
 }
 
-/** Value of a startup parameter, or undefined. */
+/** Value of a startup parameter, or undefined; the last one when it is given twice, as PostgreSQL takes it. */
 export function startupParameter(message: StartupMessage, name: string): string | undefined {
-  return message.parameters.find(([n]) => n === name)?.[1];
+  for (let i = message.parameters.length - 1; i >= 0; i--) if (message.parameters[i]![0] === name) return message.parameters[i]![1];
+  return undefined;
 }
 
 /** What the proxy must do about the protocol version a client asked for. */

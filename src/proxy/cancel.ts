@@ -1,6 +1,6 @@
 import type { CancelRequest } from '../protocol/startup.js';
 import { abortable, deadline } from './abort.js';
-import type { CancelKeys } from './cancel-keys.js';
+import { CANCEL_INTERVAL_MS, type CancelKeys } from './cancel-keys.js';
 import type { ClientConnection } from './connection.js';
 import type { Dialer, Logger } from './ports.js';
 
@@ -15,9 +15,14 @@ export type CancelOutcome = 'cancel-forwarded' | 'cancel-dropped' | 'cancel-fail
  */
 export async function forwardCancel(conn: ClientConnection, request: CancelRequest, dialer: Dialer, keys: CancelKeys,
   timeoutMs: number, log: Logger): Promise<{ outcome: CancelOutcome; upstream?: string }> {
-  const target = keys.lookup(request.raw.subarray(8));
-  if (!target) {
-    log.info({ processId: request.processId }, 'cancel request dropped: no session of this proxy holds that key');
+  const key = request.raw.subarray(8);
+  const target = keys.lookup(key);
+  const now = performance.now();
+  if (!target || !keys.mayForward(key, now)) {
+    const reason = target ? `another cancel for that session was forwarded less than ${CANCEL_INTERVAL_MS} ms ago` : 'no session of this proxy holds that key';
+    const fields = { processId: request.processId };
+    if (keys.logDropAtInfo(now)) log.info(fields, `cancel request dropped: ${reason}`);
+    else log.debug(fields, `cancel request dropped: ${reason}`);
     return { outcome: 'cancel-dropped' };
   }
   const limit = deadline(conn.signal, timeoutMs);

@@ -83,4 +83,26 @@ describe('cancel requests', () => {
       await proxy.proxy.close();
     }
   });
+
+  it('a flood of cancels: one dial per live key per 100 ms, and forged keys fill the log only at debug after the first ten', async () => {
+    const proxy = await startTestProxy(rig.emulator.port, rig.ca);
+    try {
+      const client = await pgClient(proxy.port);
+      const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+      const running = client.query('select pg_sleep(30)').catch((e: Error & { code?: string }) => e);
+      await waitForActiveQuery('select pg_sleep(30)');
+      const before = rig.emulator.records.length;
+      await Promise.all(Array.from({ length: 5 }, () => sendCancel(proxy.port, processID, secretKey)));
+      expect(((await running) as { code?: string }).code).toBe('57014');
+      expect(rig.emulator.records.slice(before).filter((r) => r.kind === 'cancel')).toHaveLength(1);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => sendCancel(proxy.port, 1000 + i, 1)));
+      const dropped = proxy.logs.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('cancel request dropped'));
+      expect(dropped).toHaveLength(24);
+      expect(dropped.filter((l) => l.level === 30)).toHaveLength(10);
+      await client.end();
+    } finally {
+      await proxy.proxy.close();
+    }
+  });
 });
+

@@ -92,10 +92,21 @@ describe('the dsql-proxy command', () => {
     [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--profle', 'dev'], /Unknown argument: profle\nDid you mean --profile \(not --profle\)\?/],
     [['clsuters', '--region', REGION], /Did you mean the command "clusters"\?/],
     [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--route', 'dns'], /Argument: route, Given: "dns"/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--check=1'], /^dsql-proxy: --check: "1" is not true or false$/m],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', 'x', '--inject-cluster-id=yes'], /--inject-cluster-id: "yes" is not true or false/],
+    [['--cluster-id', CLUSTER_ID, '--endpoint', '127.0.0.1:1', '--region', REGION, '--ca-file', '/nonexistent/ca.pem', '--check'],
+      /--ca-file: cannot use "\/nonexistent\/ca.pem"/],
   ])('exits 2 on bad flags %j, naming the flag', async (args, message) => {
     const result = await runTool(process.execPath, ['bin/dsql-proxy.js', ...args]);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(message);
+  });
+
+  it('exits 2 on a boolean variable spelt other than true or false, instead of reading it as false', async () => {
+    const result = await runTool(process.execPath, ['bin/dsql-proxy.js', '--cluster-id', CLUSTER_ID, '--endpoint', 'x'],
+      { env: clientEnv({ DSQL_PROXY_CHECK: '1' }) });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('DSQL_PROXY_CHECK: "1" is not true or false');
   });
 
   it('exits 1 when the listen address is taken, hinting at another port', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CANCEL_REQUEST_CODE, PROTOCOL_3_0 } from '../../src/protocol/codes.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import {
-  negotiateVersion, parseStartupPacket, serializeStartupMessage, splitOptions, withClusterOption, type StartupMessage,
+  negotiateVersion, parseStartupPacket, serializeStartupMessage, splitOptions, startupParameter, withClusterOption, type StartupMessage,
 } from '../../src/protocol/startup.js';
 
 /** Builds a startup packet by hand, independent of the serializer under test. */
@@ -89,5 +89,13 @@ describe('negotiateVersion', () => {
   });
   it('negotiates when only _pq_ options are present', () => {
     expect(negotiateVersion(message(PROTOCOL_3_0, [['_pq_.x', '1']])).mustNegotiate).toBe(true);
+  });
+});
+
+describe('startupParameter', () => {
+  it('takes the last of a parameter given twice, as PostgreSQL does (the token is signed for the role the server will use)', () => {
+    const message: StartupMessage = { kind: 'startup', version: PROTOCOL_3_0, parameters: [['user', 'app_reader'], ['user', 'admin']] };
+    expect(startupParameter(message, 'user')).toBe('admin');
+    expect(startupParameter(message, 'database')).toBeUndefined();
   });
 });
