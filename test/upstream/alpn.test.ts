@@ -1,33 +1,19 @@
-import { rmSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SslNegotiation } from '../../src/config.js';
 import { createDialer } from '../../src/upstream/dialer.js';
-import { issueServerCert, makeCa, type ServerIdentity, type TestCa } from '../support/certs.js';
 import { CLUSTER_HOSTNAME } from '../support/harness.js';
-import { FakeEndpoint, type FakeNegotiation } from './fake-endpoint.js';
+import { useFakeEndpoints, type FakeEndpoint, type FakeNegotiation } from './fake-endpoint.js';
 
-let ca: TestCa;
-let identity: ServerIdentity;
-const endpoints: FakeEndpoint[] = [];
+const fakes = useFakeEndpoints();
 
-beforeAll(() => {
-  ca = makeCa();
-  identity = issueServerCert(ca, [CLUSTER_HOSTNAME]);
-});
-afterEach(async () => { await Promise.all(endpoints.splice(0).map((e) => e.stop())); });
-afterAll(() => rmSync(ca.dir, { recursive: true, force: true }));
-
-async function endpoint(negotiation: FakeNegotiation, alpn: boolean): Promise<FakeEndpoint> {
-  const server = new FakeEndpoint(identity, { negotiation, alpn });
-  endpoints.push(server);
-  await server.start();
-  return server;
+function endpoint(negotiation: FakeNegotiation, alpn: boolean): Promise<FakeEndpoint> {
+  return fakes.start(negotiation, { alpn });
 }
 
 function dialerFor(server: FakeEndpoint, sslNegotiation: SslNegotiation) {
   return createDialer({ host: '127.0.0.1', port: server.port, servername: CLUSTER_HOSTNAME, certificateNames: [CLUSTER_HOSTNAME],
-    sslNegotiation, ca: [ca.cert], timeoutMs: 5_000 });
+    sslNegotiation, ca: [fakes.ca.cert], timeoutMs: 5_000 });
 }
 
 describe('ALPN "postgresql"', () => {

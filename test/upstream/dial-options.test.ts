@@ -1,35 +1,22 @@
 import { getEventListeners } from 'node:events';
-import { rmSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SslNegotiation } from '../../src/config.js';
 import { ConnectionFailure, type UpstreamConnection } from '../../src/proxy/ports.js';
 import { createDialer, type DialerOptions } from '../../src/upstream/dialer.js';
-import { issueServerCert, makeCa, type ServerIdentity, type TestCa } from '../support/certs.js';
+import { issueServerCert, type ServerIdentity } from '../support/certs.js';
 import { CLUSTER_HOSTNAME, VPCE_NAME } from '../support/harness.js';
-import { FakeEndpoint, hangingListener, type FakeNegotiation } from './fake-endpoint.js';
+import { hangingListener, useFakeEndpoints, type FakeEndpoint, type FakeNegotiation } from './fake-endpoint.js';
 
-let ca: TestCa;
-let identity: ServerIdentity;
-const endpoints: FakeEndpoint[] = [];
+const fakes = useFakeEndpoints();
 
-beforeAll(() => {
-  ca = makeCa();
-  identity = issueServerCert(ca, [CLUSTER_HOSTNAME]);
-});
-afterEach(async () => { await Promise.all(endpoints.splice(0).map((e) => e.stop())); });
-afterAll(() => rmSync(ca.dir, { recursive: true, force: true }));
-
-async function endpoint(negotiation: FakeNegotiation, host = '127.0.0.1', port = 0, serverIdentity = identity): Promise<FakeEndpoint> {
-  const server = new FakeEndpoint(serverIdentity, { negotiation, alpn: true });
-  endpoints.push(server);
-  await server.start(host, port);
-  return server;
+function endpoint(negotiation: FakeNegotiation, host = '127.0.0.1', port = 0, serverIdentity?: ServerIdentity): Promise<FakeEndpoint> {
+  return fakes.start(negotiation, { host, port, ...(serverIdentity ? { identity: serverIdentity } : {}) });
 }
 
 function dialerFor(port: number, sslNegotiation: SslNegotiation, extra: Partial<DialerOptions> = {}) {
   return createDialer({ host: VPCE_NAME, port, servername: CLUSTER_HOSTNAME, certificateNames: [CLUSTER_HOSTNAME],
-    sslNegotiation, ca: [ca.cert], timeoutMs: 5_000, resolve: async () => ['127.0.0.1'], ...extra });
+    sslNegotiation, ca: [fakes.ca.cert], timeoutMs: 5_000, resolve: async () => ['127.0.0.1'], ...extra });
 }
 
 /**
@@ -100,7 +87,7 @@ describe('dial({ address })', () => {
   });
 
   it('a pinned address still has to show a certificate for the expected name', async () => {
-    const impostor = await endpoint('postgres', '127.0.0.2', 0, issueServerCert(ca, ['*.example.com']));
+    const impostor = await endpoint('postgres', '127.0.0.2', 0, issueServerCert(fakes.ca, ['*.example.com']));
     const dialer = dialerFor(impostor.port, 'postgres');
     await expect(dialer.dial({ address: '127.0.0.2' })).rejects.toMatchObject({
       sqlstate: '08001', message: expect.stringContaining(`the certificate is valid for *.example.com, not for ${CLUSTER_HOSTNAME}`),

@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
-import type { ServerIdentity } from '../support/certs.js';
+import { rmSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { issueServerCert, makeCa, type ServerIdentity, type TestCa } from '../support/certs.js';
+import { CLUSTER_HOSTNAME } from '../support/harness.js';
 
 /**
  * How the fake endpoint answers: TLS at once (`direct`), 'S' to an SSLRequest then TLS (`postgres`),
@@ -131,4 +134,35 @@ export async function hangingListener(): Promise<HangingListener> {
     if (!connected) break;
   }
   return { port, stop: () => { for (const s of fillers) s.destroy(); child.kill('SIGKILL'); } };
+}
+
+/** A test file's CA, a certificate for the cluster name, and fake endpoints stopped after each test. */
+export interface FakeEndpoints {
+  /** Set once beforeAll ran. */
+  ca: TestCa;
+  identity: ServerIdentity;
+  /** Starts an endpoint on `host` (`port` 0 picks one) with the given behaviour and certificate. */
+  start(negotiation: FakeNegotiation, options?: { alpn?: boolean; host?: string; port?: number; identity?: ServerIdentity }): Promise<FakeEndpoint>;
+}
+
+/** Registers the hooks behind FakeEndpoints for the calling test file. */
+export function useFakeEndpoints(): FakeEndpoints {
+  const started: FakeEndpoint[] = [];
+  const fakes: FakeEndpoints = {
+    ca: undefined as unknown as TestCa,
+    identity: undefined as unknown as ServerIdentity,
+    async start(negotiation, options = {}) {
+      const server = new FakeEndpoint(options.identity ?? fakes.identity, { negotiation, alpn: options.alpn ?? true });
+      started.push(server);
+      await server.start(options.host, options.port);
+      return server;
+    },
+  };
+  beforeAll(() => {
+    fakes.ca = makeCa();
+    fakes.identity = issueServerCert(fakes.ca, [CLUSTER_HOSTNAME]);
+  });
+  afterEach(async () => { await Promise.all(started.splice(0).map((e) => e.stop())); });
+  afterAll(() => rmSync(fakes.ca.dir, { recursive: true, force: true }));
+  return fakes;
 }
