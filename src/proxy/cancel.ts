@@ -2,7 +2,7 @@ import type { CancelRequest } from '../protocol/startup.js';
 import { abortable, deadline } from './abort.js';
 import { CANCEL_INTERVAL_MS, type CancelKeys } from './cancel-keys.js';
 import type { ClientConnection } from './connection.js';
-import type { Dialer, Logger } from './ports.js';
+import type { Clock, Dialer, Logger } from './ports.js';
 
 /** What became of a CancelRequest. */
 export type CancelOutcome = 'cancel-forwarded' | 'cancel-dropped' | 'cancel-failed';
@@ -13,11 +13,13 @@ export type CancelOutcome = 'cancel-forwarded' | 'cancel-dropped' | 'cancel-fail
  * Any other key is dropped without dialing: each dial spends the cluster's new-connection rate. The server never
  * answers a CancelRequest, so completion means the bytes were flushed. Never rejects.
  */
-export async function forwardCancel(conn: ClientConnection, request: CancelRequest, dialer: Dialer, keys: CancelKeys,
-  timeoutMs: number, log: Logger): Promise<{ outcome: CancelOutcome; upstream?: string }> {
+export async function forwardCancel(conn: ClientConnection, request: CancelRequest,
+  deps: { readonly dialer: Dialer; readonly clock: Clock; readonly settings: { readonly connectTimeoutMs: number } },
+  keys: CancelKeys, log: Logger): Promise<{ outcome: CancelOutcome; upstream?: string }> {
+  const { dialer, clock } = deps;
   const key = request.raw.subarray(8);
   const target = keys.lookup(key);
-  const now = performance.now();
+  const now = clock.now();
   if (!target || !keys.mayForward(key, now)) {
     const reason = target ? `another cancel for that session was forwarded less than ${CANCEL_INTERVAL_MS} ms ago` : 'no session of this proxy holds that key';
     const fields = { processId: request.processId };
@@ -25,7 +27,7 @@ export async function forwardCancel(conn: ClientConnection, request: CancelReque
     else log.debug(fields, `cancel request dropped: ${reason}`);
     return { outcome: 'cancel-dropped' };
   }
-  const limit = deadline(conn.signal, timeoutMs);
+  const limit = deadline(conn.signal, deps.settings.connectTimeoutMs);
   try {
     const dialing = dialer.dial({ address: target.address, signal: limit.signal }).then((upstream) => {
       if (!conn.adopt(upstream.socket) || limit.signal.aborted) { upstream.socket.destroy(); throw limit.signal.reason ?? new Error('aborted'); }

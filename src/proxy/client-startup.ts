@@ -27,7 +27,8 @@ export async function readOpening(conn: ClientConnection, timeoutMs: number): Pr
     reader.abort(reason instanceof DeadlineExceeded ? new ConnectionFailure(SqlState.protocolViolation,
       `no startup packet received within ${timeoutMs / 1000} s`, 'Connect with a PostgreSQL client (psql, JDBC, libpq).') : reason);
   };
-  limit.signal.addEventListener('abort', onAbort, { once: true });
+  if (limit.signal.aborted) onAbort();
+  else limit.signal.addEventListener('abort', onAbort, { once: true });
   try {
     const answered = new Set<string>();
     for (;;) {

@@ -90,7 +90,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
       record.outcome = 'probe';
       endAfterFlush(client, Buffer.alloc(0));
     } else if (opening.kind === 'cancel') {
-      const result = await forwardCancel(conn, opening.request, deps.dialer, keys, deps.settings.connectTimeoutMs, log);
+      const result = await forwardCancel(conn, opening.request, deps, keys, log);
       record.outcome = result.outcome;
       record.upstream = result.upstream;
       // PostgreSQL closes after a CancelRequest; the socket is paused, so close it outright once flushed.
@@ -194,7 +194,7 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
  */
 async function signAndDial(conn: ClientConnection, user: string, deps: SessionDeps): Promise<{ token: string; upstream: UpstreamConnection }> {
   const seconds = deps.settings.connectTimeoutMs / 1000;
-  const started = Date.now();
+  const started = deps.clock.now();
   const limit = deadline(conn.signal, deps.settings.connectTimeoutMs);
   try {
     let token: string;
@@ -210,7 +210,7 @@ async function signAndDial(conn: ClientConnection, user: string, deps: SessionDe
     // The dialer keeps its own --connect-timeout deadline, with failures that say which step stalled; the
     // session's outlasts it slightly, so it decides only when signing used up part of the time.
     limit.clear();
-    const dialLimit = deadline(conn.signal, Math.max(0, started + deps.settings.connectTimeoutMs - Date.now()) + DIAL_GRACE_MS);
+    const dialLimit = deadline(conn.signal, Math.max(0, started + deps.settings.connectTimeoutMs - deps.clock.now()) + DIAL_GRACE_MS);
     const dialing = deps.dialer.dial({ signal: dialLimit.signal }).then((upstream) => {
       if (dialLimit.signal.aborted || !conn.adopt(upstream.socket)) {
         upstream.socket.destroy();
