@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { AccessConfigError, resolveAccessConfig, type AccessConfig, type RawAccessOptions } from './access-config.js';
 import {
   type HostPort, optionRouteServername, parseEndpointName, parseHostPort, privateClusterHostname, publicClusterHostname,
 } from './endpoint.js';
@@ -20,7 +21,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Options as the command line and environment give them, before validation. */
-export interface RawOptions {
+export interface RawOptions extends RawAccessOptions {
   clusterId?: string | undefined;
   endpoint?: string | undefined;
   route?: string | undefined;
@@ -84,6 +85,8 @@ export interface ProxyConfig {
   readonly keepDatabase: boolean;
   /** Local address to accept clients on. */
   readonly listen: HostPort;
+  /** Who may connect through the listeners and how they prove it. */
+  readonly access: AccessConfig;
   /** Deadline for reaching the endpoint and completing TLS and authentication. */
   readonly connectTimeoutMs: number;
   /** Deadline for a client to send its StartupMessage. */
@@ -192,6 +195,15 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     throw new ConfigError('--log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
 
+  const listen = listenAddress(raw.listen ?? DEFAULTS.listen);
+  let access: AccessConfig;
+  try {
+    access = resolveAccessConfig(raw, listen);
+  } catch (error) {
+    if (error instanceof AccessConfigError) throw new ConfigError(error.flag, error.message);
+    throw error;
+  }
+
   return Object.freeze({
     clusterId,
     endpoint,
@@ -207,7 +219,8 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     caFile: raw.caFile || undefined,
     profile: raw.profile || undefined,
     keepDatabase: raw.keepDatabase ?? false,
-    listen: listenAddress(raw.listen ?? DEFAULTS.listen),
+    listen,
+    access,
     connectTimeoutMs: timeoutSeconds(raw.connectTimeout, '--connect-timeout', DEFAULTS.connectTimeoutSeconds) * 1000,
     startupTimeoutMs: timeoutSeconds(raw.startupTimeout, '--startup-timeout', DEFAULTS.startupTimeoutSeconds) * 1000,
     logLevel: logLevel as LogLevel,

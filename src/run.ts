@@ -1,4 +1,7 @@
+import { isLoopbackHost } from './access-config.js';
 import { createCredentials } from './aws/credentials.js';
+import { AuthFileError } from './client/auth-file.js';
+import { loadClientAccess, type ClientAccess } from './client/access.js';
 import type { CredentialSource } from './aws/token.js';
 import type { ProxyConfig } from './config.js';
 import type { HostPort } from './endpoint.js';
@@ -16,6 +19,8 @@ export interface ProxyOverrides {
   readonly clock?: Clock;
   /** Name resolution for the endpoint (defaults to the system resolver). */
   readonly resolve?: (host: string) => Promise<string[]>;
+  /** The access policy already loaded from config.access (the CLI loads it before --check, to fail early). */
+  readonly access?: ClientAccess;
 }
 
 /** A proxy that is listening. */
@@ -24,6 +29,8 @@ export interface RunningProxy {
   readonly address: HostPort;
   readonly server: ProxyServer;
   readonly logger: Logger;
+  /** Re-reads --auth-file (SIGHUP); logs the outcome, keeps the previous verifiers when the file is bad. */
+  reload(): void;
   /** Stops accepting and closes every connection. */
   close(): Promise<void>;
 }
@@ -34,9 +41,11 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
   const credentials = overrides.credentials ?? createCredentials(config.profile);
   const tokens = overrides.tokens ?? tokenProviderFor(config, credentials);
   const dialer = overrides.dialer ?? dialerFor(config, overrides.resolve);
+  const access = overrides.access ?? loadClientAccess(config.access);
   const server = new ProxyServer({
     dialer,
     tokens,
+    access: access.policy,
     clock: overrides.clock ?? systemClock,
     settings: {
       clusterId: config.clusterId,
@@ -48,6 +57,16 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     },
   }, logger);
   const address = await server.listen(config.listen);
+  const unixSocket = config.access.unixSocket;
+  if (unixSocket) {
+    try {
+      await server.listenUnix(unixSocket.path, unixSocket.mode);
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+  }
+  const { access: rules } = config;
   logger.info({
     listen: `${address.host}:${address.port}`,
     endpoint: `${config.endpoint.host}:${config.endpoint.port}`,
@@ -59,14 +78,26 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     certificateNames: config.certificateNames,
     tokenHostname: config.tokenHostname,
     injectClusterId: config.injectClusterId,
+    unixSocket: unixSocket ? `${unixSocket.path} (mode ${unixSocket.mode.toString(8).padStart(4, '0')})` : null,
+    clientAuth: [rules.authFile ? 'scram' : undefined, rules.tls?.clientCaFile ? 'cert' : undefined].filter(Boolean),
+    localTls: rules.tls !== undefined,
+    requireTls: rules.requireTls,
+    allowRoles: rules.allowRoles ?? 'all',
+    allowCidr: rules.allowCidr?.map((block) => `${block.address}/${block.prefix}`) ?? 'any',
   }, 'dsql-proxy listening');
-  if (!isLoopback(address.host)) {
-    logger.warn({ listen: address.host },
-      'listening beyond loopback: clients connect without TLS or password and get sessions as any role these AWS credentials may use; restrict who can reach this address');
+  const open = !rules.authFile && !rules.tls?.clientCaFile;
+  if (open && (!isLoopbackHost(address.host) || unixSocket)) {
+    logger.warn({ listen: address.host, unixSocket: unixSocket?.path ?? null },
+      '--allow-unauthenticated: clients others can reach connect without a password or certificate and get sessions as any allowed role these AWS credentials may use');
   }
-  return { address, server, logger, close: () => server.close() };
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const reload = (): void => {
+    try {
+      const roles = access.reloadAuthFile();
+      if (roles !== undefined) logger.info({ authFile: rules.authFile, roles }, 'auth file reloaded');
+    } catch (error) {
+      const message = error instanceof AuthFileError ? error.message : (error as Error).message;
+      logger.error({ authFile: rules.authFile, error: message }, 'auth file not reloaded: keeping the previous one');
+    }
+  };
+  return { address, server, logger, reload, close: () => server.close() };
 }

@@ -40,6 +40,10 @@ describe('configuration from flags and environment', () => {
       profile: undefined,
       keepDatabase: false,
       listen: { host: '127.0.0.1', port: 5432 },
+      access: {
+        authFile: undefined, tls: undefined, requireTls: false, allowRoles: undefined, allowCidr: undefined,
+        unixSocket: undefined, allowUnauthenticated: false,
+      },
       connectTimeoutMs: 10_000,
       startupTimeoutMs: 10_000,
       logLevel: 'info',
@@ -90,7 +94,7 @@ describe('configuration from flags and environment', () => {
   it('takes every flag from DSQL_PROXY_* variables, flags winning over them', async () => {
     const config = await configFrom(['--region', 'eu-west-1'], {
       DSQL_PROXY_CLUSTER_ID: ID, DSQL_PROXY_ENDPOINT: '10.0.1.25', DSQL_PROXY_REGION: 'us-west-2',
-      DSQL_PROXY_SERVICE_IDENTIFIER: 'dsql-ab12', DSQL_PROXY_INJECT_CLUSTER_ID: 'false', DSQL_PROXY_LISTEN: '0.0.0.0:6432',
+      DSQL_PROXY_SERVICE_IDENTIFIER: 'dsql-ab12', DSQL_PROXY_INJECT_CLUSTER_ID: 'false', DSQL_PROXY_LISTEN: '0.0.0.0:6432', DSQL_PROXY_ALLOW_UNAUTHENTICATED: 'true',
       DSQL_PROXY_TOKEN_EXPIRES: '3600', DSQL_PROXY_CONNECT_TIMEOUT: '2.5', DSQL_PROXY_LOG_LEVEL: 'debug', DSQL_PROXY_PROFILE: 'dev',
       DSQL_PROXY_TOKEN_HOSTNAME: 'custom.example', DSQL_PROXY_CA_FILE: '/tmp/ca.pem', DSQL_PROXY_STARTUP_TIMEOUT: '3',
     });

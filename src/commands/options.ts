@@ -41,6 +41,22 @@ export const SERVE_ONLY_OPTIONS = {
   user: { type: 'string', group: 'Local:', default: 'admin', describe: 'database role --check logs in as' },
 } as const;
 
+/** Flags that say who may connect to the listeners and how they prove it (bastion mode). */
+export const ACCESS_OPTIONS = {
+  'auth-file': { type: 'string', group: 'Client authentication:',
+    describe: 'PgBouncer userlist.txt of SCRAM-SHA-256 verifiers ("role" "SCRAM-SHA-256$…", from dsql-proxy passwd ROLE); every client must log in with its password. SIGHUP re-reads it' },
+  'allow-roles': { type: 'string', group: 'Client authentication:', describe: 'comma-separated roles that may connect (default: every role, admin included)' },
+  'allow-cidr': { type: 'string', group: 'Client authentication:', describe: 'comma-separated address blocks TCP clients must come from, e.g. 10.0.0.0/8,2001:db8::/32' },
+  'allow-unauthenticated': { type: 'boolean', group: 'Client authentication:', default: false,
+    describe: 'serve a non-loopback --listen or a --unix-socket without --auth-file or --tls-client-ca (only when nothing untrusted can reach it)' },
+  'tls-cert': { type: 'string', group: 'Local TLS:', describe: 'PEM certificate (chain) clients see: SSLRequest is answered S, direct TLS (ALPN postgresql) is accepted' },
+  'tls-key': { type: 'string', group: 'Local TLS:', describe: 'PEM private key of --tls-cert' },
+  'tls-client-ca': { type: 'string', group: 'Local TLS:', describe: 'PEM CA client certificates must chain to; the certificate\'s CN must equal the role (clientcert=verify-full)' },
+  'require-tls': { type: 'boolean', group: 'Local TLS:', default: false, describe: 'refuse clients that do not use TLS' },
+  'unix-socket': { type: 'string', group: 'Local:', describe: 'also listen on DIR/.s.PGSQL.<port of --listen> (psql -h DIR)' },
+  'unix-socket-mode': { type: 'string', group: 'Local:', defaultDescription: '0600', describe: 'octal file mode of the unix socket (0660 lets the group in)' },
+} as const;
+
 /** Output flags of the reporting commands. */
 export const JSON_OPTION = { json: { type: 'boolean', default: false, describe: 'print JSON for scripts' } } as const;
 
@@ -52,7 +68,7 @@ export const ROLE_OPTIONS = {
 
 /** Every command's flags, by command name: the builders use them, and a mistyped flag is matched against them. */
 export const COMMAND_OPTIONS = {
-  serve: { ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS },
+  serve: { ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS, ...ACCESS_OPTIONS },
   clusters: { ...AWS_OPTIONS, ...JSON_OPTION, details: { type: 'boolean', default: false, describe: 'add GetCluster fields (status, creation time, deletion protection)' } },
   cluster: { ...AWS_OPTIONS, ...JSON_OPTION },
   'service-name': { ...AWS_OPTIONS, ...JSON_OPTION, endpoint: { type: 'string', describe: 'your connection endpoint (vpce name or IP), to complete the dsql-proxy command line' } },
@@ -106,6 +122,16 @@ export function toRawOptions(argv: Record<string, unknown>, env: NodeJS.ProcessE
     keepDatabase: bool('keepDatabase'),
     logLevel: str('logLevel'),
     endpointUrl: str('endpointUrl'),
+    authFile: str('authFile'),
+    allowRoles: str('allowRoles'),
+    allowCidr: str('allowCidr'),
+    allowUnauthenticated: bool('allowUnauthenticated'),
+    tlsCert: str('tlsCert'),
+    tlsKey: str('tlsKey'),
+    tlsClientCa: str('tlsClientCa'),
+    requireTls: bool('requireTls'),
+    unixSocket: str('unixSocket'),
+    unixSocketMode: numeric('unixSocketMode'),
     ambientRegion: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
   };
 }

@@ -1,6 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { completeServiceIdentifier, ManagementError } from '../aws/management.js';
 import { checkBeforeLookup, needsServiceIdentifierLookup, resolveConfig, type ProxyConfig } from '../config.js';
+import { loadClientAccess } from '../client/access.js';
+import { SocketInUseError } from '../proxy/unix-socket.js';
 import { runDoctor } from '../doctor/doctor.js';
 import { allPassed, renderReport } from '../doctor/report.js';
 import { startProxy } from '../run.js';
@@ -35,6 +37,7 @@ export function serveCommand(runner: CommandRunner): CommandModule {
         }
       }
       const config = resolveConfig(raw);
+      const access = loadClientAccess(config.access); // certificate, key and auth file: exit 2 before anything runs
       if (argv.check) {
         const results = await runDoctor({ raw, user: String(argv.user), database: 'postgres', scope: 'network' });
         runner.io.err(renderReport(results));
@@ -42,18 +45,21 @@ export function serveCommand(runner: CommandRunner): CommandModule {
       }
       let proxy: Awaited<ReturnType<typeof startProxy>>;
       try {
-        proxy = await startProxy(config);
+        proxy = await startProxy(config, { access });
       } catch (error) {
         runner.io.err(`dsql-proxy: cannot start: ${(error as Error).message}\n${startHint(error as NodeJS.ErrnoException, config)}`);
         return 1;
       }
       return new Promise<number>((resolve) => {
+        const reload = (): void => proxy.reload();
         const stop = (signal: NodeJS.Signals): void => {
+          process.off('SIGHUP', reload);
           proxy.logger.info({ signal, open: proxy.server.openConnections }, 'stopping');
           void proxy.close().then(() => resolve(0));
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        process.on('SIGHUP', reload);
       });
     }),
   };
@@ -62,6 +68,10 @@ export function serveCommand(runner: CommandRunner): CommandModule {
 /** What to do when the listener cannot start; empty when there is nothing specific to say. */
 function startHint(error: NodeJS.ErrnoException, config: ProxyConfig): string {
   if (error.code !== 'EADDRINUSE') return '';
+  if (error instanceof SocketInUseError) {
+    return 'Another process (a local PostgreSQL, or another dsql-proxy) serves that socket: choose another --unix-socket directory '
+      + 'or another --listen port (the socket is named after it).\n';
+  }
   const { host, port } = config.listen;
   const other = port === 6432 ? 6433 : 6432;
   return `Another program already listens on ${host}:${port} (often a local PostgreSQL): use another port, e.g. --listen ${host}:${other}, `

@@ -58,6 +58,7 @@ export const SqlState = {
   connectionFailure: '08006',
   rejectedEstablishment: '08004',
   invalidAuthorization: '28000',
+  invalidPassword: '28P01',
   adminShutdown: '57P01',
   internalError: 'XX000',
 } as const;

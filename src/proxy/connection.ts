@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 
 /** The abort reason when the client went away before the relay started. */
@@ -30,16 +31,36 @@ export class ClientConnection {
   private clientClosed = false;
   private onDone: (() => void) | undefined;
 
+  private current: Socket;
+
   /** Resolves once the client socket and every adopted upstream socket have closed. */
   readonly done: Promise<void>;
 
-  constructor(readonly client: Socket) {
+  /** Takes ownership of an accepted socket (`raw`: the TCP or unix socket, whatever later runs over it). */
+  constructor(readonly raw: Socket) {
+    this.current = raw;
     this.done = new Promise((resolve) => { this.onDone = resolve; });
-    client.once('close', () => {
+    raw.once('close', () => {
       this.clientClosed = true;
       if (!this.relaying) this.abort(new ClientGone());
       this.settleIfDone();
     });
+  }
+
+  /** The stream to the client: the accepted socket, or the TLS socket over it once TLS has started. */
+  get client(): Socket {
+    return this.current;
+  }
+
+  /** Whether the client talks TLS to the proxy. */
+  get encrypted(): boolean {
+    return this.current !== this.raw;
+  }
+
+  /** From now on the client is read and written through `tls`, which runs over the accepted socket. */
+  useTls(tls: TLSSocket): void {
+    tls.on('error', () => undefined); // surfaces through reads and writes, as on the plain socket
+    this.current = tls;
   }
 
   /** Aborts when the connection must stop whatever it is waiting for. */
@@ -76,7 +97,8 @@ export class ClientConnection {
   destroy(reason: Error = new ShuttingDown()): void {
     if (!this.signal.aborted) this.controller.abort(reason);
     for (const upstream of this.upstreams) upstream.destroy();
-    this.client.destroy();
+    this.current.destroy();
+    this.raw.destroy();
   }
 
   /**

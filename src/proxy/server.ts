@@ -1,4 +1,6 @@
+import { chmod } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { clearStaleSocket } from './unix-socket.js';
 import type { HostPort } from '../endpoint.js';
 import { CancelKeys } from './cancel-keys.js';
 import { ClientConnection } from './connection.js';
@@ -10,27 +12,51 @@ import { runSession, type SessionDeps } from './session.js';
  * each connection is served by runSession with the injected collaborators.
  */
 export class ProxyServer {
-  private readonly server: Server;
+  private readonly servers: Server[] = [];
   private readonly connections = new Set<ClientConnection>();
   /** The cancel keys of this listener's sessions: a cancel is forwarded only for one of them. */
   readonly cancelKeys = new CancelKeys();
   private nextId = 1;
 
   /** Creates a server that is not yet listening. */
-  constructor(private readonly deps: SessionDeps, private readonly log: Logger) {
-    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
+  constructor(private readonly deps: SessionDeps, private readonly log: Logger) {}
+
+  /** Starts listening on a TCP address; resolves with the bound address (port 0 picks a free one). */
+  async listen(address: HostPort): Promise<HostPort> {
+    const server = await this.open((server) => server.listen({ host: address.host, port: address.port }));
+    const bound = server.address() as AddressInfo;
+    return { host: bound.address, port: bound.port };
   }
 
-  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
-  listen(address: HostPort): Promise<HostPort> {
+  /**
+   * Also listens on a unix socket at `path` with file mode `mode`. A stale socket file left by a process that died is
+   * replaced; one another process still serves is not. The file is created under a umask that keeps everyone else
+   * out until the mode is set, and net.Server removes it on close.
+   */
+  async listenUnix(path: string, mode: number): Promise<void> {
+    await clearStaleSocket(path);
+    await this.open((server) => {
+      const previous = process.umask(0o177); // bind creates the file synchronously, under this mask
+      try {
+        server.listen({ path });
+      } finally {
+        process.umask(previous);
+      }
+    });
+    await chmod(path, mode);
+  }
+
+  private open(start: (server: Server) => void): Promise<Server> {
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: address.host, port: address.port }, () => {
-        this.server.off('error', reject);
-        this.server.on('error', (error) => this.log.error({ error: error.message }, 'listener error'));
-        const bound = this.server.address() as AddressInfo;
-        resolve({ host: bound.address, port: bound.port });
+      server.once('error', reject);
+      server.once('listening', () => {
+        server.off('error', reject);
+        server.on('error', (error) => this.log.error({ error: error.message }, 'listener error'));
+        this.servers.push(server);
+        resolve(server);
       });
+      start(server);
     });
   }
 
@@ -44,10 +70,10 @@ export class ProxyServer {
    * listener and all of them are closed.
    */
   async close(): Promise<void> {
-    const listenerClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     const all = [...this.connections];
     for (const connection of all) connection.destroy();
-    await Promise.all([listenerClosed, ...all.map((c) => c.done)]);
+    await Promise.all([...listenersClosed, ...all.map((c) => c.done)]);
   }
 
   private accept(socket: Socket): void {

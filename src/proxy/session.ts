@@ -6,7 +6,9 @@ import { abortable, deadline, DeadlineExceeded } from './abort.js';
 import { authenticateUpstream, ServerRejection } from './authenticate.js';
 import type { CancelKeys } from './cancel-keys.js';
 import { forwardCancel, type CancelOutcome } from './cancel.js';
-import { readOpening } from './client-startup.js';
+import { ClientTlsFailure, readOpening } from './client-startup.js';
+import { admitClient } from './client-login.js';
+import { AccessPolicy, type AuthMethod } from '../client/policy.js';
 import { ClientGone, ShuttingDown, type ClientConnection } from './connection.js';
 import { StreamClosedError } from './frame-stream.js';
 import { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './ports.js';
@@ -23,6 +25,8 @@ export interface SessionSettings extends StartupRules {
   readonly connectTimeoutMs: number;
   /** Deadline for the upstream authentication exchange once connected. */
   readonly authTimeoutMs: number;
+  /** Pause before a failed client password is answered (default AUTH_FAILURE_DELAY_MS). */
+  readonly authFailureDelayMs?: number;
 }
 
 /** The collaborators a session uses; all injected so tests can substitute them. */
@@ -31,10 +35,15 @@ export interface SessionDeps {
   readonly tokens: TokenProvider;
   readonly clock: Clock;
   readonly settings: SessionSettings;
+  /** Who may connect and how they prove it; absent means every client is let in as it is (loopback default). */
+  readonly access?: AccessPolicy;
 }
 
 /** How a connection ended, for the close log line. */
-export type Outcome = 'relayed' | CancelOutcome | 'rejected-by-server' | 'failed' | 'client-gone' | 'probe' | 'shutdown';
+export type Outcome = 'relayed' | CancelOutcome | 'rejected-by-server' | 'refused' | 'failed' | 'tls-failed' | 'client-gone' | 'probe' | 'shutdown';
+
+/** A short fixed pause before "password authentication failed" (PostgreSQL's auth_delay does the same job). */
+export const AUTH_FAILURE_DELAY_MS = 250;
 
 const FATAL_FLUSH_GRACE_MS = 2_000;
 /** What a client may send before its login is done (pipelined queries) before the proxy stops reading it. */
@@ -44,8 +53,12 @@ const DIAL_GRACE_MS = 500;
 const ERROR_RESPONSE = 0x45; // 'E': the server said why before closing
 const TERMINATE = 0x58; // 'X': the client asked to close
 
+const OPEN_POLICY = AccessPolicy.open();
+
 /** Mutable facts gathered while the session runs, logged when it closes. */
 interface SessionRecord {
+  auth?: AuthMethod;
+  tls?: boolean;
   user?: string;
   database?: string;
   upstream?: string;
@@ -70,13 +83,13 @@ interface SessionContext {
  * signal, so a client that leaves or a server shutting down stops it at once. Never rejects.
  */
 export async function runSession(conn: ClientConnection, deps: SessionDeps, keys: CancelKeys, log: Logger): Promise<void> {
-  const { client } = conn;
   const started = deps.clock.now();
   const record: SessionRecord = {};
-  client.on('error', () => undefined); // errors surface through reads/writes; never crash the process
-  client.setNoDelay(true);
-  client.setKeepAlive(true, 30_000);
-  const peer = `${client.remoteAddress}:${client.remotePort}`;
+  const raw = conn.raw;
+  raw.on('error', () => undefined); // errors surface through reads/writes; never crash the process
+  raw.setNoDelay(true);
+  raw.setKeepAlive(true, 30_000);
+  const peer = raw.remoteAddress === undefined ? 'unix-socket' : `${raw.remoteAddress}:${raw.remotePort}`;
   log.debug({ client: peer }, 'client connected');
   const finish = (extra: Record<string, unknown> = {}): void => {
     const line = { client: peer, ...record, durationMs: Math.round(deps.clock.now() - started), ...extra };
@@ -85,16 +98,21 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
   };
 
   try {
-    const opening = await readOpening(conn, deps.settings.startupTimeoutMs);
+    const opening = await readOpening(conn, deps.settings.startupTimeoutMs, deps.access?.tls);
+    record.tls = conn.encrypted;
     if (opening.kind === 'probe') {
       record.outcome = 'probe';
-      endAfterFlush(client, Buffer.alloc(0));
+      endAfterFlush(conn.client, Buffer.alloc(0));
     } else if (opening.kind === 'cancel') {
-      const result = await forwardCancel(conn, opening.request, deps, keys, log);
-      record.outcome = result.outcome;
-      record.upstream = result.upstream;
+      if (deps.access && !deps.access.addressAllowed(raw.remoteAddress)) {
+        record.outcome = 'cancel-dropped'; // a refused address dials nothing, not even a cancel
+      } else {
+        const result = await forwardCancel(conn, opening.request, deps, keys, log);
+        record.outcome = result.outcome;
+        record.upstream = result.upstream;
+      }
       // PostgreSQL closes after a CancelRequest; the socket is paused, so close it outright once flushed.
-      endAfterFlush(client, Buffer.alloc(0));
+      endAfterFlush(conn.client, Buffer.alloc(0));
     } else {
       await connectAndRelay({ conn, deps, keys, log, record, started, finish }, opening.message, opening.remainder);
       return;
@@ -102,9 +120,15 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
   } catch (error) {
     const reason = conn.signal.aborted ? conn.signal.reason as Error : error;
     conn.abort(reason instanceof Error ? reason : new Error(String(reason))); // releases any upstream socket
+    const client = conn.client;
     if (reason instanceof ClientGone || (reason instanceof StreamClosedError && client.destroyed)) {
       record.outcome = 'client-gone';
       client.destroy(); // a client that only half-closed would otherwise stay open on our side
+    } else if (reason instanceof ClientTlsFailure) {
+      // The client speaks TLS and this proxy could not: no PostgreSQL error can reach it, so the log must say why.
+      record.outcome = 'tls-failed';
+      log.warn({ error: reason.message }, 'client TLS failed');
+      conn.destroy(reason);
     } else if (reason instanceof ShuttingDown) {
       record.outcome = 'shutdown';
     } else if (reason instanceof ServerRejection) {
@@ -113,8 +137,9 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
       endAfterFlush(client, reason.frame); // relayed unchanged
     } else {
       const failure = toFailure(reason);
-      record.outcome = client.destroyed ? 'client-gone' : 'failed';
-      log.warn({ sqlstate: failure.sqlstate, error: failure.message }, 'connection failed before relay');
+      const refused = failure.sqlstate.startsWith('28');
+      record.outcome = client.destroyed ? 'client-gone' : refused ? 'refused' : 'failed';
+      log.warn({ sqlstate: failure.sqlstate, error: failure.message }, refused ? 'client refused' : 'connection failed before relay');
       closeWithError(client, failure);
     }
   }
@@ -132,6 +157,13 @@ async function connectAndRelay(ctx: SessionContext, message: StartupMessage, cli
     log.debug({ requested: startup.requestedDatabase, sent: startup.database }, 'database rewritten (DSQL has only postgres)');
   }
   if (startup.negotiate) client.write(negotiateProtocolVersion(PROTOCOL_3_0, startup.negotiate));
+  const policy = deps.access ?? OPEN_POLICY;
+  const admitted = await admitClient(conn, startup.user, policy, {
+    timeoutMs: deps.settings.startupTimeoutMs, failureDelayMs: deps.settings.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS,
+    mockSecret: policy.mockSecret,
+  }, clientRemainder);
+  record.auth = admitted.method;
+  clientRemainder = admitted.remainder;
   const stopWatching = conn.watchClient(EARLY_CLIENT_BYTES);
   try {
     await loginAndRelay(ctx, startup, clientRemainder, stopWatching);

@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { LocalTlsFiles } from '../access-config.js';
+import { ConfigError } from '../config.js';
+import { tlsServerEndPoint } from './channel-binding.js';
+
+/** The TLS identity the proxy shows its clients, loaded and checked. */
+export interface LocalTls {
+  readonly context: SecureContext;
+  /** Whether clients must present a certificate chaining to --tls-client-ca. */
+  readonly requestClientCert: boolean;
+  /** RFC 5929 tls-server-end-point data for SCRAM-SHA-256-PLUS; undefined when the certificate's hash is unknown. */
+  readonly channelBinding: Buffer | undefined;
+}
+
+/** ALPN protocol PostgreSQL 17 clients offer; a direct TLS connection must carry it (PostgreSQL docs §55.2.11). */
+export const POSTGRESQL_ALPN = 'postgresql';
+
+/** Reads and checks the certificate, key and client CA: a bad file is a usage error before anything listens. */
+export function loadLocalTls(files: LocalTlsFiles): LocalTls {
+  const cert = readPem(files.certFile, '--tls-cert', 'CERTIFICATE');
+  const key = readPem(files.keyFile, '--tls-key', 'PRIVATE KEY');
+  const clientCa = files.clientCaFile === undefined ? undefined : readPem(files.clientCaFile, '--tls-client-ca', 'CERTIFICATE');
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(cert);
+  } catch (error) {
+    throw new ConfigError('--tls-cert', `cannot read a certificate from "${files.certFile}": ${(error as Error).message}`);
+  }
+  if (!leaf.checkPrivateKey(privateKeyOf(key, files.keyFile))) {
+    throw new ConfigError('--tls-key', `"${files.keyFile}" is not the private key of the certificate in "${files.certFile}"`);
+  }
+  let context: SecureContext;
+  try {
+    context = createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(clientCa ? { ca: clientCa } : {}) });
+  } catch (error) {
+    throw new ConfigError('--tls-cert', `cannot use "${files.certFile}" with "${files.keyFile}": ${(error as Error).message}`);
+  }
+  return { context, requestClientCert: clientCa !== undefined, channelBinding: tlsServerEndPoint(leaf.raw) };
+}
+
+/**
+ * Starts server-side TLS on an accepted socket whose ClientHello is next (after 'S', or already unshifted for a
+ * direct connection). ALPN: a client offering protocols must offer postgresql (else the handshake fails with
+ * no_application_protocol, as PostgreSQL 17 does). Client certificates are requested but judged by the caller, so a
+ * refusal reaches the client as a PostgreSQL error rather than a bare TLS alert.
+ */
+export function startServerTls(socket: Socket, tls: LocalTls): TLSSocket {
+  return new TLSSocket(socket, {
+    isServer: true,
+    secureContext: tls.context,
+    requestCert: tls.requestClientCert,
+    rejectUnauthorized: false,
+    ALPNCallback: ({ protocols }) => (protocols.includes(POSTGRESQL_ALPN) ? POSTGRESQL_ALPN : undefined),
+  });
+}
+
+/** What the client's certificate says, judged against --tls-client-ca. */
+export interface ClientCertificate {
+  readonly presented: boolean;
+  /** Chains to the client CA and is within its validity period. */
+  readonly valid: boolean;
+  /** OpenSSL's reason when not valid (e.g. CERT_HAS_EXPIRED). */
+  readonly problem: string | undefined;
+  readonly commonName: string | undefined;
+}
+
+/** Reads the peer certificate of a finished server-side handshake. */
+export function clientCertificateOf(socket: TLSSocket): ClientCertificate {
+  const peer = socket.getPeerCertificate();
+  const presented = peer !== null && typeof peer === 'object' && Object.keys(peer).length > 0;
+  const cn = presented ? peer.subject?.CN : undefined;
+  const problem = socket.authorizationError;
+  return {
+    presented,
+    valid: presented && socket.authorized,
+    problem: problem === null || problem === undefined ? undefined : String(problem),
+    commonName: Array.isArray(cn) ? undefined : cn,
+  };
+}
+
+function readPem(path: string, flag: string, kind: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(flag, `cannot read "${path}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(text)) throw new ConfigError(flag, `"${path}" holds no PEM ${kind.toLowerCase()}`);
+  return text;
+}
+
+function privateKeyOf(pem: string, path: string): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch (error) {
+    throw new ConfigError('--tls-key', `cannot read a private key from "${path}" (encrypted keys are not supported): ${(error as Error).message}`);
+  }
+}

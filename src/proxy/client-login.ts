@@ -1,0 +1,135 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
+import { MessageType, SqlState } from '../protocol/codes.js';
+import { ProtocolError } from '../protocol/errors.js';
+import {
+  authenticationSasl, authenticationSaslContinue, authenticationSaslFinal, parseSaslInitialResponse, parseSaslResponse,
+} from '../protocol/sasl.js';
+import type { AccessPolicy, AuthMethod } from '../client/policy.js';
+import { ScramProtocolError, ScramServerExchange } from '../client/scram.js';
+import { clientCertificateOf } from '../client/tls.js';
+import { abortable, deadline, DeadlineExceeded } from './abort.js';
+import type { ClientConnection } from './connection.js';
+import { FrameStream } from './frame-stream.js';
+import { ConnectionFailure } from './ports.js';
+
+/** What the client login needs besides the policy. */
+export interface ClientLoginOptions {
+  /** Deadline for the whole exchange (the client-facing startup timeout). */
+  readonly timeoutMs: number;
+  /** Pause before a failed password is answered, so guessing costs the guesser time. */
+  readonly failureDelayMs: number;
+  /** Per-process secret behind the mock salts of unknown roles. */
+  readonly mockSecret: Buffer;
+}
+
+/** A client the proxy has let in. */
+export interface AdmittedClient {
+  readonly method: AuthMethod;
+  /** Bytes the client sent after its last authentication message (handed to the relay). */
+  readonly remainder: Buffer;
+}
+
+/** SCRAM messages are a few hundred bytes; anything near this is not a login. */
+const MAX_SASL_MESSAGE = 16 * 1024;
+
+/**
+ * Decides whether the client may go on, before anything is dialed: its address, TLS, its certificate, its password
+ * (SCRAM-SHA-256, with channel binding over TLS), then its role. Rejects with a ConnectionFailure the session sends as
+ * FATAL; a wrong password, an unknown role and a malformed exchange all read "password authentication failed", after
+ * the same delay, so neither timing nor text tells which roles exist.
+ */
+export async function admitClient(conn: ClientConnection, role: string, policy: AccessPolicy, options: ClientLoginOptions,
+  early: Buffer): Promise<AdmittedClient> {
+  const address = conn.raw.remoteAddress;
+  if (!policy.addressAllowed(address)) {
+    throw new ConnectionFailure(SqlState.invalidAuthorization, `client address ${address ?? ''} is not in --allow-cidr`,
+      'Connect from an allowed network, or add its block to the proxy\'s --allow-cidr.');
+  }
+  let certified = false;
+  if (policy.requireClientCertificate || policy.requireTls) {
+    if (!conn.encrypted) {
+      throw new ConnectionFailure(SqlState.invalidAuthorization,
+        policy.requireClientCertificate ? 'connection requires a valid client certificate, over TLS' : 'this proxy accepts only TLS connections (--require-tls)',
+        'Connect with sslmode=require or stronger (verify-full with the proxy\'s CA as sslrootcert).');
+    }
+  }
+  if (policy.requireClientCertificate) {
+    checkCertificate(conn.client as TLSSocket, role);
+    certified = true;
+  }
+  let method: AuthMethod = certified ? 'cert' : loopback(address) ? 'trust-loopback' : 'trust';
+  let remainder = early;
+  const passwords = policy.passwords;
+  if (passwords) {
+    const scram = await exchangePassword(conn, role, policy, passwords, options, early);
+    method = certified ? (scram.method === 'scram' ? 'cert+scram' : 'cert+scram-plus') : scram.method;
+    remainder = scram.remainder;
+  }
+  if (!policy.roleAllowed(role)) {
+    throw new ConnectionFailure(SqlState.invalidAuthorization,
+      `role "${role}" may not connect through this proxy (--allow-roles ${policy.config.allowRoles!.join(',')})`,
+      'Connect as one of the allowed roles, or ask the proxy\'s operator to add this one.');
+  }
+  return { method, remainder };
+}
+
+function checkCertificate(socket: TLSSocket, role: string): void {
+  const certificate = clientCertificateOf(socket);
+  const hint = 'Give the client a certificate (sslcert, sslkey) issued by the CA in the proxy\'s --tls-client-ca, with CN = the role.';
+  if (!certificate.presented) throw new ConnectionFailure(SqlState.invalidAuthorization, 'connection requires a valid client certificate', hint);
+  if (!certificate.valid) {
+    throw new ConnectionFailure(SqlState.invalidAuthorization, `the client certificate is not valid: ${certificate.problem ?? 'unknown reason'}`, hint);
+  }
+  if (certificate.commonName !== role) {
+    throw new ConnectionFailure(SqlState.invalidAuthorization,
+      `certificate authentication failed for user "${role}": the certificate's CN is "${certificate.commonName ?? ''}"`,
+      'Connect as the role named in the certificate\'s CN, or use a certificate issued to this role.');
+  }
+}
+
+async function exchangePassword(conn: ClientConnection, role: string, policy: AccessPolicy, passwords: ReadonlyMap<string, import('../client/scram.js').ScramVerifier>,
+  options: ClientLoginOptions, early: Buffer): Promise<{ method: 'scram' | 'scram-plus'; remainder: Buffer }> {
+  const limit = deadline(conn.signal, options.timeoutMs);
+  const reader = new FrameStream(conn.client, 'typed', MAX_SASL_MESSAGE, early);
+  const next = async (): Promise<Buffer> => {
+    const frame = await abortable(reader.next(), limit.signal);
+    if (frame[0] !== MessageType.passwordMessage) throw new ProtocolError(`expected a SASL response, got message type 0x${frame[0]!.toString(16)}`);
+    return frame;
+  };
+  const exchange = new ScramServerExchange({
+    user: role, verifier: passwords.get(role), mockSecret: options.mockSecret,
+    channelBinding: conn.encrypted ? policy.tls?.channelBinding : undefined,
+  });
+  let outcome: { method: 'scram' | 'scram-plus'; remainder: Buffer } | undefined;
+  try {
+    conn.client.write(authenticationSasl(exchange.mechanisms()));
+    const initial = parseSaslInitialResponse(await next());
+    conn.client.write(authenticationSaslContinue(exchange.serverFirst(initial.mechanism, initial.data)));
+    const result = exchange.clientFinal(parseSaslResponse(await next()));
+    if (result.ok) {
+      conn.client.write(authenticationSaslFinal(result.serverFinal));
+      outcome = { method: result.method, remainder: reader.detach() };
+    }
+  } catch (error) {
+    if (error instanceof DeadlineExceeded) {
+      throw new ConnectionFailure(SqlState.protocolViolation, `the client did not complete authentication within ${options.timeoutMs / 1000} s`);
+    }
+    if (!(error instanceof ScramProtocolError || error instanceof ProtocolError)) throw error;
+  } finally {
+    limit.clear();
+    reader.detach();
+  }
+  if (outcome) return outcome;
+  try {
+    await sleep(options.failureDelayMs, undefined, { signal: conn.signal });
+  } catch {
+    throw conn.signal.reason as Error;
+  }
+  throw new ConnectionFailure(SqlState.invalidPassword, `password authentication failed for user "${role}"`,
+    'Check the password, or ask the proxy\'s operator for an entry in its --auth-file.');
+}
+
+function loopback(address: string | undefined): boolean {
+  return address !== undefined && (address === '::1' || /^(::ffff:)?127\./.test(address));
+}
