@@ -45,8 +45,8 @@ export interface AccessConfig {
   readonly allowRoles: readonly string[] | undefined;
   /** Client address blocks TCP clients must come from; undefined means any address. */
   readonly allowCidr: readonly CidrBlock[] | undefined;
-  /** `DIR/.s.PGSQL.<port>` and its file mode, when clients may also connect over a unix socket. */
-  readonly unixSocket: { readonly path: string; readonly mode: number } | undefined;
+  /** Directory of the unix socket `.s.PGSQL.<port>` and its file mode, when clients may also connect over one. */
+  readonly unixSocket: { readonly dir: string; readonly mode: number } | undefined;
   /** Clients are let in without proving who they are even though the listener is not loopback-only. */
   readonly allowUnauthenticated: boolean;
 }
@@ -93,7 +93,7 @@ export function resolveAccessConfig(raw: RawAccessOptions, listen: HostPort): Ac
   const authenticates = authFile !== undefined || clientCaFile !== undefined;
   if (!authenticates && !allowUnauthenticated) {
     const door = !isLoopbackHost(listen.host) ? `--listen ${formatHost(listen)} is reachable beyond this host`
-      : unixSocket ? `--unix-socket ${unixSocket.path} is open to other local users` : undefined;
+      : unixSocket ? `--unix-socket ${unixSocket.dir} is open to other local users` : undefined;
     if (door) {
       throw new AccessConfigError(!isLoopbackHost(listen.host) ? '--listen' : '--unix-socket',
         `${door}, and anyone who connects would get a DSQL session under this proxy's AWS identity. `
@@ -142,14 +142,19 @@ function parseCidr(text: string): CidrBlock {
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
-function unixSocketOf(dirText: string, modeText: string | number | undefined, port: number): { path: string; mode: number } {
+/** Where libpq looks for a server on `port` when given `dir` as host. */
+export function unixSocketPath(dir: string, port: number): string {
+  return join(dir, `.s.PGSQL.${port}`);
+}
+
+function unixSocketOf(dirText: string, modeText: string | number | undefined, port: number): { dir: string; mode: number } {
   const dir = dirText.trim();
   if (dir === '') throw new AccessConfigError('--unix-socket', 'give the directory libpq clients name as host, e.g. /var/run/dsql-proxy');
-  const path = join(dir, `.s.PGSQL.${port}`);
+  const path = unixSocketPath(dir, port === 0 ? 65535 : port); // port 0 is picked at listen time: allow for the longest
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
     throw new AccessConfigError('--unix-socket', `"${path}" is longer than the ${MAX_SOCKET_PATH_BYTES} bytes a unix socket path may have: use a shorter directory`);
   }
-  return { path, mode: socketMode(modeText) };
+  return { dir, mode: socketMode(modeText) };
 }
 
 function socketMode(value: string | number | undefined): number {

@@ -1,4 +1,4 @@
-import { isLoopbackHost } from './access-config.js';
+import { isLoopbackHost, unixSocketPath } from './access-config.js';
 import { createCredentials } from './aws/credentials.js';
 import { AuthFileError } from './client/auth-file.js';
 import { loadClientAccess, type ClientAccess } from './client/access.js';
@@ -57,7 +57,7 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     },
   }, logger);
   const address = await server.listen(config.listen);
-  const unixSocket = config.access.unixSocket;
+  const unixSocket = config.access.unixSocket ? { ...config.access.unixSocket, path: unixSocketPath(config.access.unixSocket.dir, address.port) } : undefined;
   if (unixSocket) {
     try {
       await server.listenUnix(unixSocket.path, unixSocket.mode);

@@ -21,6 +21,8 @@ export interface ClientLoginOptions {
   readonly failureDelayMs: number;
   /** Per-process secret behind the mock salts of unknown roles. */
   readonly mockSecret: Buffer;
+  /** Told how the client proved who it is, before the role is judged (so a refused role's audit line says it). */
+  readonly onAuthenticated?: (method: AuthMethod) => void;
 }
 
 /** A client the proxy has let in. */
@@ -66,6 +68,7 @@ export async function admitClient(conn: ClientConnection, role: string, policy: 
     method = certified ? (scram.method === 'scram' ? 'cert+scram' : 'cert+scram-plus') : scram.method;
     remainder = scram.remainder;
   }
+  options.onAuthenticated?.(method);
   if (!policy.roleAllowed(role)) {
     throw new ConnectionFailure(SqlState.invalidAuthorization,
       `role "${role}" may not connect through this proxy (--allow-roles ${policy.config.allowRoles!.join(',')})`,

@@ -160,9 +160,8 @@ async function connectAndRelay(ctx: SessionContext, message: StartupMessage, cli
   const policy = deps.access ?? OPEN_POLICY;
   const admitted = await admitClient(conn, startup.user, policy, {
     timeoutMs: deps.settings.startupTimeoutMs, failureDelayMs: deps.settings.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS,
-    mockSecret: policy.mockSecret,
+    mockSecret: policy.mockSecret, onAuthenticated: (method) => { record.auth = method; },
   }, clientRemainder);
-  record.auth = admitted.method;
   clientRemainder = admitted.remainder;
   const stopWatching = conn.watchClient(EARLY_CLIENT_BYTES);
   try {
