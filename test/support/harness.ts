@@ -217,7 +217,7 @@ export function spawnProxy(args: string[], env: Record<string, string>): Promise
   return new Promise((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      const match = /"listen":"127\.0\.0\.1:(\d+)"/.exec(stderr);
+      const match = /"listen":"[^"]*:(\d+)"/.exec(stderr);
       if (match) {
         resolve({
           child, port: Number(match[1]), stderr: () => stderr,
