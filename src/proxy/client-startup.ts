@@ -20,7 +20,8 @@ export type ClientOpening =
  * or a handshake that failed. The session logs the message and closes the socket.
  */
 export class ClientTlsFailure extends Error {
-  constructor(message: string) {
+  /** `origin` configuration: this proxy lacks what the client needs (worth a warning); `client`: the client's handshake failed. */
+  constructor(message: string, readonly origin: 'configuration' | 'client' = 'client') {
     super(message);
     this.name = 'ClientTlsFailure';
   }
@@ -58,7 +59,7 @@ export async function readOpening(conn: ClientConnection, timeoutMs: number, tls
     if (first[0] === TLS_HANDSHAKE_RECORD) {
       if (!tls) {
         throw new ClientTlsFailure('a client started TLS directly (sslnegotiation=direct), but this proxy has no local TLS: '
-          + 'start it with --tls-cert and --tls-key, or connect with sslnegotiation=postgres (the default) and sslmode prefer or disable');
+          + 'start it with --tls-cert and --tls-key, or connect with sslnegotiation=postgres (the default) and sslmode prefer or disable', 'configuration');
       }
       conn.raw.unshift(first);
       initial = undefined;

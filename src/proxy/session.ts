@@ -127,7 +127,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
     } else if (reason instanceof ClientTlsFailure) {
       // The client speaks TLS and this proxy could not: no PostgreSQL error can reach it, so the log must say why.
       record.outcome = 'tls-failed';
-      log.warn({ error: reason.message }, 'client TLS failed');
+      (reason.origin === 'configuration' ? log.warn : log.info).call(log, { error: reason.message }, 'client TLS failed');
       conn.destroy(reason);
     } else if (reason instanceof ShuttingDown) {
       record.outcome = 'shutdown';
