@@ -8,6 +8,7 @@ import { processIo, type Io } from './commands/output.js';
 import { serveCommand } from './commands/serve.js';
 import { usageSuggestions } from './commands/suggest.js';
 import { booleanSpellingError } from './commands/booleans.js';
+import { passwdCommand } from './commands/passwd.js';
 import { tokenCommand } from './commands/token.js';
 import { ConfigError, type RawOptions } from './config.js';
 
@@ -59,6 +60,7 @@ export function buildParser(argv: readonly string[], runner: CommandRunner): Arg
     .command(managementCommands(runner))
     .command(tokenCommand(runner))
     .command(doctorCommand(runner))
+    .command(passwdCommand(runner))
     .strict()
     .version(packageVersion())
     .help()

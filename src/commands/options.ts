@@ -84,6 +84,9 @@ export const COMMAND_OPTIONS = {
     expires: { type: 'string', default: DEFAULTS.tokenExpiresSeconds, describe: 'lifetime in seconds (1-604800)' },
   },
   doctor: { ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...ROLE_OPTIONS, ...JSON_OPTION },
+  passwd: {
+    iterations: { type: 'string', default: 4096, describe: 'SCRAM iteration count (PostgreSQL\'s scram_iterations default is 4096)' },
+  },
 } as const;
 
 /** A command name of COMMAND_OPTIONS. */
