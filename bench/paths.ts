@@ -21,7 +21,7 @@ export interface BenchCluster {
 
 /** One way from pgbench to the emulator. */
 export interface BenchPath {
-  readonly name: 'direct' | 'dsql-proxy' | 'pgbouncer';
+  readonly name: 'direct' | 'dsql-proxy' | 'pgbouncer' | 'dsql-proxy+scram' | 'dsql-proxy+tls+scram';
   /** The process in the middle, whose CPU and memory are measured (none for direct). */
   readonly pid: number | undefined;
   target(): Promise<Target>;
@@ -43,8 +43,16 @@ export function directPath(cluster: BenchCluster): BenchPath {
   };
 }
 
+/** How a proxy path's clients connect when it is not the plain loopback default. */
+export interface ClientSide {
+  readonly name: BenchPath['name'];
+  /** Extra conninfo keywords (e.g. sslmode=require). */
+  readonly conninfo: string;
+  readonly env: Record<string, string>;
+}
+
 /** pgbench → dsql-proxy (the CLI, as users run it) → emulator. */
-export async function proxyPath(cluster: BenchCluster, extraArgs: readonly string[] = []): Promise<BenchPath> {
+export async function proxyPath(cluster: BenchCluster, extraArgs: readonly string[] = [], client?: ClientSide): Promise<BenchPath> {
   const port = await freePort();
   const proc = await startProcess(process.execPath, [...(process.env.BENCH_PROXY_NODE_ARGS ? process.env.BENCH_PROXY_NODE_ARGS.split(' ') : []), 'bin/dsql-proxy.js', '--cluster-id', cluster.clusterId,
     '--endpoint', `127.0.0.1:${cluster.emulatorPort}`, '--region', cluster.region, '--service-identifier', cluster.serviceIdentifier,
@@ -53,9 +61,11 @@ export async function proxyPath(cluster: BenchCluster, extraArgs: readonly strin
     AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
   return {
-    name: 'dsql-proxy',
+    name: client?.name ?? 'dsql-proxy',
     pid: proc.pid,
-    target: async () => ({ conninfo: `host=127.0.0.1 port=${port} user=admin dbname=postgres sslmode=disable`, env: {} }),
+    target: async () => ({
+      conninfo: `host=127.0.0.1 port=${port} user=admin dbname=postgres ${client?.conninfo ?? 'sslmode=disable'}`, env: client?.env ?? {},
+    }),
     stop: () => proc.stop(),
   };
 }

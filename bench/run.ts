@@ -11,6 +11,7 @@ import { directPath, pgbouncerPath, pgbouncerVersion, proxyPath, type BenchClust
 import { percentile, pgbench, run } from './pgbench.js';
 import { cpuTimes, rssBytes, startProcess, type CpuTimes } from './processes.js';
 import { markdown, type BenchResults, type PathFigures } from './report.js';
+import { bastionPaths } from './bastion.js';
 
 /**
  * `npm run bench`: PostgreSQL and the DSQL endpoint emulator from test/support, then pgbench through each
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   const figures: Record<string, PathFigures> = Object.fromEntries(paths.map((p) => [p.name, { samples: {}, memory: [] }]));
   const floor: CpuTimes[] = [];
   const record = (path: BenchPath, key: string, value: number): void => {
-    (figures[path.name]!.samples[key] ??= []).push(value);
+    ((figures[path.name] ??= { samples: {}, memory: [] }).samples[key] ??= []).push(value);
   };
 
   log('pgbench -i -s 10 (directly on PostgreSQL)');
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
     const lightCluster = { ...cluster, emulatorPort: Number(/port (\d+)/.exec(backendless.output())![1]) };
     log(`backendless emulator on port ${lightCluster.emulatorPort}`);
     const lightPaths = [directPath(lightCluster), await proxyPath(lightCluster), await pgbouncerPath(lightCluster)].filter((p): p is BenchPath => p !== undefined);
+    if (wanted('connect')) lightPaths.push(...await bastionPaths(lightCluster, ca.dir, identity));
     log(`paths up: ${lightPaths.map((p) => p.name).join(', ')}`);
     if (wanted('connect')) {
       for (let round = 0; round < settings.rounds; round++) {
@@ -144,7 +146,7 @@ async function main(): Promise<void> {
       }
     }
     if (wanted('memory')) {
-      for (const path of lightPaths.filter((p) => p.pid !== undefined)) {
+      for (const path of lightPaths.filter((p) => p.pid !== undefined && !p.name.includes('+'))) {
         const sessions = new IdleSessions(Number(/port=(\d+)/.exec((await path.target()).conninfo)![1]));
         await sessions.growTo(50); // warm-up: code paths loaded, pools allocated
         await new Promise((r) => setTimeout(r, 1000));
