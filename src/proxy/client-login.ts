@@ -6,7 +6,7 @@ import {
   authenticationSasl, authenticationSaslContinue, authenticationSaslFinal, parseSaslInitialResponse, parseSaslResponse,
 } from '../protocol/sasl.js';
 import type { AccessPolicy, AuthMethod } from '../client/policy.js';
-import { ScramProtocolError, ScramServerExchange } from '../client/scram.js';
+import { ScramProtocolError, ScramServerExchange, type ScramVerifier } from '../client/scram.js';
 import { clientCertificateOf } from '../client/tls.js';
 import { abortable, deadline, DeadlineExceeded } from './abort.js';
 import type { ClientConnection } from './connection.js';
@@ -91,7 +91,7 @@ function checkCertificate(socket: TLSSocket, role: string): void {
   }
 }
 
-async function exchangePassword(conn: ClientConnection, role: string, policy: AccessPolicy, passwords: ReadonlyMap<string, import('../client/scram.js').ScramVerifier>,
+async function exchangePassword(conn: ClientConnection, role: string, policy: AccessPolicy, passwords: ReadonlyMap<string, ScramVerifier>,
   options: ClientLoginOptions, early: Buffer): Promise<{ method: 'scram' | 'scram-plus'; remainder: Buffer }> {
   const limit = deadline(conn.signal, options.timeoutMs);
   const reader = new FrameStream(conn.client, 'typed', MAX_SASL_MESSAGE, early);
@@ -105,6 +105,7 @@ async function exchangePassword(conn: ClientConnection, role: string, policy: Ac
     channelBinding: conn.encrypted ? policy.tls?.channelBinding : undefined,
   });
   let outcome: { method: 'scram' | 'scram-plus'; remainder: Buffer } | undefined;
+  let malformed: ScramProtocolError | ProtocolError | undefined;
   try {
     conn.client.write(authenticationSasl(exchange.mechanisms()));
     const initial = parseSaslInitialResponse(await next());
@@ -119,6 +120,7 @@ async function exchangePassword(conn: ClientConnection, role: string, policy: Ac
       throw new ConnectionFailure(SqlState.protocolViolation, `the client did not complete authentication within ${options.timeoutMs / 1000} s`);
     }
     if (!(error instanceof ScramProtocolError || error instanceof ProtocolError)) throw error;
+    malformed = error; // the same checks run for unknown roles (a mock exchange), so its text tells nothing about them
   } finally {
     limit.clear();
     reader.detach();
@@ -129,6 +131,7 @@ async function exchangePassword(conn: ClientConnection, role: string, policy: Ac
   } catch {
     throw conn.signal.reason as Error;
   }
+  if (malformed) throw new ConnectionFailure(malformed.sqlstate, malformed.message);
   throw new ConnectionFailure(SqlState.invalidPassword, `password authentication failed for user "${role}"`,
     'Check the password, or ask the proxy\'s operator for an entry in its --auth-file.');
 }

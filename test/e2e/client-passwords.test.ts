@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/client/scram.js';
 import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
+import { RawClient } from '../support/raw-client.js';
+import { cstring, int32, message, parseErrorFields, startupMessage } from '../support/wire.js';
 import {
   clientEnv, directClient, expectNoSecrets, runTool, startTestProxy, useRig, waitForActiveQuery, type TestProxy,
 } from '../support/harness.js';
@@ -152,6 +154,23 @@ describe('client passwords (--auth-file, SCRAM-SHA-256)', () => {
       writeFileSync(authFile, entry('admin', postgresVerifier) + entry('app_reader', makeScramVerifier(READER_PASSWORD)));
       proxy.proxy.reload();
     }
+  });
+});
+
+describe('a malformed SCRAM exchange', () => {
+  it('an unknown mechanism gets FATAL 08P01 after the same pause, and nothing is dialed', async () => {
+    const before = rig.emulator.records.length;
+    const client = await RawClient.connect(proxy.port);
+    client.send(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+    const [sasl] = await client.until('R');
+    expect(sasl!.readInt32BE(5)).toBe(10); // AuthenticationSASL
+    const started = Date.now();
+    client.send(message('p', cstring('SCRAM-SHA-1'), int32(4), Buffer.from('n,,x')));
+    const [error] = await client.until('E');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(240);
+    expect(parseErrorFields(error!)).toMatchObject({ S: 'FATAL', C: '08P01' });
+    await client.closed;
+    expect(rig.emulator.records.length).toBe(before);
   });
 });
 
