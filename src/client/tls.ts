@@ -67,18 +67,28 @@ export interface ClientCertificate {
   readonly commonName: string | undefined;
 }
 
-/** Reads the peer certificate of a finished server-side handshake. */
+/** Reads the peer certificate of a finished server-side handshake and OpenSSL's verdict on it. */
 export function clientCertificateOf(socket: TLSSocket): ClientCertificate {
   const peer = socket.getPeerCertificate();
   const presented = peer !== null && typeof peer === 'object' && Object.keys(peer).length > 0;
   const cn = presented ? peer.subject?.CN : undefined;
-  const problem = socket.authorizationError;
-  return {
-    presented,
-    valid: presented && socket.authorized,
-    problem: problem === null || problem === undefined ? undefined : String(problem),
-    commonName: Array.isArray(cn) ? undefined : cn,
-  };
+  const problem = presented ? verificationProblem(socket) : undefined;
+  return { presented, valid: presented && problem === undefined, problem, commonName: Array.isArray(cn) ? undefined : cn };
+}
+
+type VerifyingHandle = { verifyError?: () => (Error & { code?: string }) | null };
+
+/**
+ * OpenSSL's chain verification result for the client's certificate. `authorized` is only filled in by tls.Server's
+ * own connection listener, not for a TLSSocket made over an accepted socket (which the opening needs, to answer
+ * SSLRequest first); so this asks the handle what that listener asks (Node's onServerSocketSecure). Fails closed:
+ * a Node without it verifies no certificate.
+ */
+function verificationProblem(socket: TLSSocket): string | undefined {
+  const handle = (socket as unknown as { _handle?: VerifyingHandle })._handle;
+  if (typeof handle?.verifyError !== 'function') return 'this Node.js version does not expose the verification result';
+  const error = handle.verifyError();
+  return error ? (error.code ?? error.message) : undefined;
 }
 
 function readPem(path: string, flag: string, kind: string): string {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/client/scram.js';
-import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
+import { issueLocalServerCert, makeCa, type TestCa } from '../support/certs.js';
 import { RawClient } from '../support/raw-client.js';
 import { cstring, int32, message, parseErrorFields, startupMessage } from '../support/wire.js';
 import {
@@ -41,11 +41,7 @@ beforeAll(async () => {
   authFile = join(dir, 'userlist.txt');
   writeFileSync(authFile, entry('admin', postgresVerifier) + entry('app_reader', makeScramVerifier(READER_PASSWORD)));
   localCa = makeCa('dsql-proxy local test CA');
-  const identity = issueServerCert(localCa, ['localhost']);
-  certFile = join(dir, 'server.crt');
-  keyFile = join(dir, 'server.key');
-  writeFileSync(certFile, identity.cert);
-  writeFileSync(keyFile, identity.key, { mode: 0o600 });
+  ({ certFile, keyFile } = issueLocalServerCert(localCa));
   proxy = await startTestProxy(rig.emulator.port, rig.ca, { authFile, tlsCert: certFile, tlsKey: keyFile });
 });
 

@@ -1,35 +1,25 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
+import { issueLocalServerCert, makeCa, type TestCa } from '../support/certs.js';
 import { psql, startTestProxy, useRig, waitForActiveQuery, type TestProxy } from '../support/harness.js';
 import { endsWithReadyForQuery, queryMessage } from '../support/raw-client.js';
 import { cancelRequest, parseErrorFields, sslRequest, startupMessage } from '../support/wire.js';
 
 const rig = useRig({ proxy: false });
 let localCa: TestCa;
-let dir: string;
 let certFile: string;
 let keyFile: string;
 let tlsProxy: TestProxy;
 
 beforeAll(async () => {
   localCa = makeCa('dsql-proxy local test CA');
-  const identity = issueServerCert(localCa, ['localhost']);
-  dir = mkdtempSync(join(tmpdir(), 'dsql-proxy-local-tls-'));
-  certFile = join(dir, 'server.crt');
-  keyFile = join(dir, 'server.key');
-  writeFileSync(certFile, identity.cert);
-  writeFileSync(keyFile, identity.key, { mode: 0o600 });
+  ({ certFile, keyFile } = issueLocalServerCert(localCa));
   tlsProxy = await startTestProxy(rig.emulator.port, rig.ca, { tlsCert: certFile, tlsKey: keyFile });
 });
 
 afterAll(async () => {
   await tlsProxy?.proxy.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const verifyFull = (port: number, extra = ''): string =>
@@ -75,7 +65,7 @@ describe('local TLS (--tls-cert, --tls-key)', () => {
 
   it('psql sslmode=verify-full refuses the proxy when it names a host the certificate does not cover', async () => {
     const result = await psql(tlsProxy.port, ['-At', '-c', 'select 1'], {
-      conninfo: `host=127.0.0.1 port=${tlsProxy.port} user=admin dbname=postgres sslmode=verify-full sslrootcert=${localCa.certFile}`,
+      conninfo: `host=proxy.example hostaddr=127.0.0.1 port=${tlsProxy.port} user=admin dbname=postgres sslmode=verify-full sslrootcert=${localCa.certFile}`,
     });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toMatch(/does not match host name|certificate/);
