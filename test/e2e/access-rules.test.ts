@@ -15,11 +15,6 @@ function tempDir(): string {
   return dir;
 }
 
-async function nextClose(proxy: TestProxy, before: number): Promise<Record<string, unknown> | undefined> {
-  for (let i = 0; i < 100 && proxy.logs.withMessage('connection closed').length <= before; i++) await new Promise((r) => setTimeout(r, 20));
-  return proxy.logs.withMessage('connection closed')[before];
-}
-
 const plain = (port: number, user = 'admin'): string => `host=127.0.0.1 port=${port} user=${user} dbname=postgres sslmode=disable`;
 
 async function withProxy(raw: Parameters<typeof startTestProxy>[2], body: (proxy: TestProxy) => Promise<void>): Promise<void> {
@@ -35,12 +30,12 @@ describe('--allow-roles', () => {
   it('refuses a role not on the list with FATAL 28000 naming the rule, before dialing; a listed role connects', async () => {
     await withProxy({ allowRoles: 'app_reader,admin2' }, async (proxy) => {
       const before = rig.emulator.records.length;
-      const closes = proxy.logs.withMessage('connection closed').length;
+      const closes = proxy.logs.closeCount;
       const refused = await psql(proxy.port, ['-At', '-c', 'select 1'], { conninfo: plain(proxy.port, 'admin') });
       expect(refused.status).not.toBe(0);
       expect(refused.stderr).toContain('FATAL:  role "admin" may not connect through this proxy (--allow-roles app_reader,admin2)');
       expect(rig.emulator.records.length).toBe(before);
-      expect(await nextClose(proxy, closes)).toMatchObject({ user: 'admin', outcome: 'refused', auth: 'trust-loopback' });
+      expect(await proxy.logs.closeLineWith(closes, { user: 'admin', outcome: 'refused', auth: 'trust-loopback' })).toMatchObject({ user: 'admin', outcome: 'refused', auth: 'trust-loopback' });
       const served = await psql(proxy.port, ['-At', '-c', 'select current_user'], { conninfo: plain(proxy.port, 'app_reader') });
       expect(served.stdout.trim(), served.stderr).toBe('app_reader');
     });
@@ -78,10 +73,10 @@ describe('--unix-socket', () => {
     try {
       expect(lstatSync(path).isSocket()).toBe(true);
       expect(lstatSync(path).mode & 0o777).toBe(0o600);
-      const closes = proxy.logs.withMessage('connection closed').length;
+      const closes = proxy.logs.closeCount;
       const served = await psql(proxy.port, ['-At', '-c', 'select 11'], { conninfo: `host=${dir} port=${proxy.port} user=admin dbname=postgres` });
       expect(served.stdout.trim(), served.stderr).toBe('11');
-      expect(await nextClose(proxy, closes)).toMatchObject({ client: 'unix-socket', auth: 'trust', tls: false, outcome: 'relayed' });
+      expect(await proxy.logs.closeLineWith(closes, { client: 'unix-socket', auth: 'trust', tls: false, outcome: 'relayed' })).toMatchObject({ client: 'unix-socket', auth: 'trust', tls: false, outcome: 'relayed' });
     } finally {
       await proxy.proxy.close();
     }

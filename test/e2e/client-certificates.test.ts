@@ -25,11 +25,6 @@ beforeAll(async () => {
 
 afterAll(async () => { await certified?.proxy.close(); });
 
-async function nextClose(proxy: TestProxy, before: number): Promise<Record<string, unknown> | undefined> {
-  for (let i = 0; i < 100 && proxy.logs.withMessage('connection closed').length <= before; i++) await new Promise((r) => setTimeout(r, 20));
-  return proxy.logs.withMessage('connection closed')[before];
-}
-
 /** psql as `user` over verify-full, with the given client certificate (or none). */
 function psqlWith(port: number, user: string, cert: ClientIdentity | undefined, sslmode = 'verify-full'): ReturnType<typeof runTool> {
   const certPart = cert ? ` sslcert=${cert.certFile} sslkey=${cert.keyFile}` : ' sslcert=/nonexistent sslkey=/nonexistent';
@@ -39,10 +34,10 @@ function psqlWith(port: number, user: string, cert: ClientIdentity | undefined, 
 
 describe('client certificates (--tls-client-ca)', () => {
   it('a certificate whose CN is the role logs in, and the audit line says cert', async () => {
-    const before = certified.logs.withMessage('connection closed').length;
+    const before = certified.logs.closeCount;
     const result = await psqlWith(certified.port, 'admin', adminCert);
     expect(result.stdout.trim(), result.stderr).toBe('admin');
-    expect(await nextClose(certified, before)).toMatchObject({ auth: 'cert', tls: true, user: 'admin', outcome: 'relayed' });
+    expect(await certified.logs.closeLineWith(before, { auth: 'cert', tls: true, user: 'admin', outcome: 'relayed' })).toMatchObject({ auth: 'cert', tls: true, user: 'admin', outcome: 'relayed' });
   });
 
   it.each([
@@ -53,12 +48,12 @@ describe('client certificates (--tls-client-ca)', () => {
     ['the right CN in another case', 'ADMIN', () => adminCert, 'certificate authentication failed for user "ADMIN"'],
   ])('%s is refused with FATAL 28000 before dialing', async (_case, user, cert, message) => {
     const before = rig.emulator.records.length;
-    const closes = certified.logs.withMessage('connection closed').length;
+    const closes = certified.logs.closeCount;
     const result = await psqlWith(certified.port, user, cert());
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain(`FATAL:  ${message}`);
     expect(rig.emulator.records.length).toBe(before);
-    expect(await nextClose(certified, closes)).toMatchObject({ outcome: 'refused', tls: true });
+    expect(await certified.logs.closeLineWith(closes, { outcome: 'refused', tls: true })).toMatchObject({ outcome: 'refused', tls: true });
   });
 
   it('a plaintext client is refused: a certificate can only come over TLS', async () => {
@@ -76,8 +71,7 @@ describe('client certificates (--tls-client-ca)', () => {
       const conninfo = `host=localhost port=${both.port} user=admin dbname=postgres sslmode=verify-full sslrootcert=${ca.certFile} sslcert=${adminCert.certFile} sslkey=${adminCert.keyFile}`;
       const withPassword = await runTool('psql', ['-X', '-w', '-At', '-c', 'select 1', '-d', conninfo], { env: clientEnv({ PGPASSWORD: 'both-factors' }) });
       expect(withPassword.stdout.trim(), withPassword.stderr).toBe('1');
-      const before = both.logs.withMessage('connection closed').length;
-      expect(await nextClose(both, before - 1)).toMatchObject({ auth: 'cert+scram-plus' });
+      expect(await both.logs.closeLineWith(0, { auth: 'cert+scram-plus', outcome: 'relayed' })).toMatchObject({ auth: 'cert+scram-plus', outcome: 'relayed' });
       const wrongPassword = await runTool('psql', ['-X', '-w', '-At', '-c', 'select 1', '-d', conninfo], { env: clientEnv({ PGPASSWORD: 'nope' }) });
       expect(wrongPassword.stderr).toContain('password authentication failed for user "admin"');
     } finally {

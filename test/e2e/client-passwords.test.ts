@@ -52,11 +52,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function nextClose(before: number): Promise<Record<string, unknown> | undefined> {
-  for (let i = 0; i < 100 && proxy.logs.withMessage('connection closed').length <= before; i++) await new Promise((r) => setTimeout(r, 20));
-  return proxy.logs.withMessage('connection closed')[before];
-}
-const closes = (): number => proxy.logs.withMessage('connection closed').length;
 
 /** psql with PGPASSWORD (or none) and `-w` (never prompt). */
 function psqlAs(user: string, password: string | undefined, conninfo = '', sql = 'select current_user'): ReturnType<typeof runTool> {
@@ -66,10 +61,10 @@ function psqlAs(user: string, password: string | undefined, conninfo = '', sql =
 
 describe('client passwords (--auth-file, SCRAM-SHA-256)', () => {
   it('psql logs in with a verifier PostgreSQL made (ALTER ROLE … PASSWORD, read from pg_authid)', async () => {
-    const before = closes();
+    const before = proxy.logs.closeCount;
     const result = await psqlAs('admin', ADMIN_PASSWORD);
     expect(result.stdout.trim(), result.stderr).toBe('admin');
-    expect(await nextClose(before)).toMatchObject({ auth: 'scram', tls: false, user: 'admin', outcome: 'relayed' });
+    expect(await proxy.logs.closeLineWith(before, { auth: 'scram', tls: false, user: 'admin', outcome: 'relayed' })).toMatchObject({ auth: 'scram', tls: false, user: 'admin', outcome: 'relayed' });
   });
 
   it('psql logs in with a verifier dsql-proxy made, with a non-ASCII password', async () => {
@@ -82,14 +77,16 @@ describe('client passwords (--auth-file, SCRAM-SHA-256)', () => {
     ['an unknown role', 'nobody', ADMIN_PASSWORD],
   ])('%s gets FATAL 28P01 "password authentication failed", after a pause, and nothing is dialed', async (_case, user, password) => {
     const before = rig.emulator.records.length;
-    const closed = closes();
+    const closed = proxy.logs.closeCount;
     const started = Date.now();
     const result = await psqlAs(user, password);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain(`FATAL:  password authentication failed for user "${user}"`);
     expect(Date.now() - started).toBeGreaterThanOrEqual(240);
     expect(rig.emulator.records.length).toBe(before);
-    expect(await nextClose(closed)).toMatchObject({ user, outcome: 'refused' });
+    const line = await proxy.logs.closeLineWith(closed, { user, outcome: 'refused' });
+    expect(line).toMatchObject({ tls: false });
+    expect(line).not.toHaveProperty('auth'); // never authenticated
   });
 
   it('a client without a password cannot log in, and nothing is dialed', async () => {
@@ -101,12 +98,12 @@ describe('client passwords (--auth-file, SCRAM-SHA-256)', () => {
   });
 
   it('over TLS, channel_binding=require logs in with SCRAM-SHA-256-PLUS', async () => {
-    const before = closes();
+    const before = proxy.logs.closeCount;
     const result = await runTool('psql', ['-X', '-w', '-At', '-c', 'select 1', '-d',
       `host=localhost port=${proxy.port} user=admin dbname=postgres sslmode=verify-full sslrootcert=${localCa.certFile} channel_binding=require`],
     { env: clientEnv({ PGPASSWORD: ADMIN_PASSWORD }) });
     expect(result.stdout.trim(), result.stderr).toBe('1');
-    expect(await nextClose(before)).toMatchObject({ auth: 'scram-plus', tls: true });
+    expect(await proxy.logs.closeLineWith(before, { auth: 'scram-plus', tls: true })).toMatchObject({ auth: 'scram-plus', tls: true });
   });
 
   it('without TLS, channel_binding=require is refused by the client itself (nothing to bind to)', async () => {

@@ -47,20 +47,13 @@ function readAnswer(socket: TLSSocket): Promise<Buffer> {
   });
 }
 
-/** The close line of the next connection to end after `before` lines (the relay logs it once both sockets close). */
-async function nextClose(proxy: TestProxy, before: number): Promise<Record<string, unknown> | undefined> {
-  for (let i = 0; i < 100 && proxy.logs.withMessage('connection closed').length <= before; i++) await new Promise((r) => setTimeout(r, 20));
-  return proxy.logs.withMessage('connection closed')[before];
-}
-
-const closeCount = (proxy: TestProxy): number => proxy.logs.withMessage('connection closed').length;
 
 describe('local TLS (--tls-cert, --tls-key)', () => {
   it('psql sslmode=verify-full gets a session after SSLRequest is answered S, and the close line says tls', async () => {
-    const before = closeCount(tlsProxy);
+    const before = tlsProxy.logs.closeCount;
     const result = await psql(tlsProxy.port, ['-At', '-c', 'select 7'], { conninfo: verifyFull(tlsProxy.port) });
     expect(result.stdout.trim(), result.stderr).toBe('7');
-    expect(await nextClose(tlsProxy, before)).toMatchObject({ tls: true, auth: 'trust-loopback', user: 'admin', outcome: 'relayed' });
+    expect(await tlsProxy.logs.closeLineWith(before, { tls: true, auth: 'trust-loopback', user: 'admin', outcome: 'relayed' })).toMatchObject({ tls: true, auth: 'trust-loopback', user: 'admin', outcome: 'relayed' });
   });
 
   it('psql sslmode=verify-full refuses the proxy when it names a host the certificate does not cover', async () => {
@@ -72,10 +65,10 @@ describe('local TLS (--tls-cert, --tls-key)', () => {
   });
 
   it('a plaintext client still connects when TLS is offered but not required', async () => {
-    const before = closeCount(tlsProxy);
+    const before = tlsProxy.logs.closeCount;
     const result = await psql(tlsProxy.port, ['-At', '-c', 'select 8'], { conninfo: `host=127.0.0.1 port=${tlsProxy.port} user=admin dbname=postgres sslmode=disable` });
     expect(result.stdout.trim(), result.stderr).toBe('8');
-    expect(await nextClose(tlsProxy, before)).toMatchObject({ tls: false, outcome: 'relayed' });
+    expect(await tlsProxy.logs.closeLineWith(before, { tls: false, outcome: 'relayed' })).toMatchObject({ tls: false, outcome: 'relayed' });
   });
 
   it('a direct TLS client offering ALPN postgresql gets a session (sslnegotiation=direct)', async () => {
@@ -153,12 +146,12 @@ describe('--require-tls', () => {
     const strict = await startTestProxy(rig.emulator.port, rig.ca, { tlsCert: certFile, tlsKey: keyFile, requireTls: true });
     try {
       const before = rig.emulator.records.length;
-      const closes = closeCount(strict);
+      const closes = strict.logs.closeCount;
       const refused = await psql(strict.port, ['-At', '-c', 'select 1'], { conninfo: `host=127.0.0.1 port=${strict.port} user=admin dbname=postgres sslmode=disable` });
       expect(refused.status).not.toBe(0);
       expect(refused.stderr).toContain('FATAL:  this proxy accepts only TLS connections (--require-tls)');
       expect(rig.emulator.records.length).toBe(before);
-      expect(await nextClose(strict, closes)).toMatchObject({ outcome: 'refused', tls: false });
+      expect(await strict.logs.closeLineWith(closes, { outcome: 'refused', tls: false })).toMatchObject({ outcome: 'refused', tls: false });
       const served = await psql(strict.port, ['-At', '-c', 'select 9'], { conninfo: verifyFull(strict.port) });
       expect(served.stdout.trim(), served.stderr).toBe('9');
     } finally {

@@ -89,6 +89,31 @@ export class LogCapture extends Writable {
   withMessage(msg: string): Record<string, unknown>[] {
     return this.lines.filter((l) => l.msg === msg);
   }
+
+  /** How many connections have logged their close line so far. */
+  get closeCount(): number {
+    return this.withMessage('connection closed').length;
+  }
+
+  /**
+   * The close line of the `index`-th connection to end (0-based), waiting up to two seconds for it: the relay logs
+   * it once both sockets have closed, after the client may already have exited.
+   */
+  async closeLineAt(index: number): Promise<Record<string, unknown> | undefined> {
+    for (let i = 0; i < 100 && this.closeCount <= index; i++) await new Promise((r) => setTimeout(r, 20));
+    return this.withMessage('connection closed')[index];
+  }
+
+  /**
+   * The first close line from the `from`-th on whose fields equal `fields`, waiting up to two seconds: for when an
+   * earlier connection may still be closing and log its line in between.
+   */
+  async closeLineWith(from: number, fields: Record<string, unknown>): Promise<Record<string, unknown> | undefined> {
+    const find = (): Record<string, unknown> | undefined => this.withMessage('connection closed').slice(from)
+      .find((line) => Object.entries(fields).every(([key, value]) => line[key] === value));
+    for (let i = 0; i < 100 && !find(); i++) await new Promise((r) => setTimeout(r, 20));
+    return find();
+  }
 }
 
 /** An in-process proxy pointed at an emulator, with test credentials and captured logs. */
