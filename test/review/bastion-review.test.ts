@@ -3,11 +3,15 @@
  * Each test is a finding's reproduction or a check that an attack fails.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeScramVerifier } from '../../src/client/scram.js';
+import { ScramTestClient } from '../client/scram-client.js';
 import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
+import { RawClient } from '../support/raw-client.js';
+import { cstring, int32, message, parseErrorFields, startupMessage } from '../support/wire.js';
 import { clientEnv, runTool, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
 
 const rig = useRig({ proxy: false });
@@ -62,6 +66,9 @@ async function withProxy(raw: Parameters<typeof startTestProxy>[2], body: (proxy
   const proxy = await startTestProxy(rig.emulator.port, rig.ca, raw);
   try {
     await body(proxy);
+    // Every refusal and every finished session must release its sockets and timers before shutdown forces them.
+    for (let i = 0; i < 150 && proxy.proxy.server.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(proxy.proxy.server.openConnections).toBe(0);
   } finally {
     await proxy.proxy.close();
   }
@@ -102,6 +109,111 @@ describe('client certificates (--tls-client-ca): no test in the change covered t
       expect(result.stderr).toContain('HINT:');
       expect(rig.emulator.records.length).toBe(before);
       expect(await nextClose(proxy, closes)).toMatchObject({ outcome: 'refused', tls: true });
+    });
+  });
+});
+
+const PASSWORD = 'review-password';
+
+/** An auth file in the review directory with `lines`. */
+function authFileWith(name: string, lines: Record<string, string>): string {
+  const path = join(dir, name);
+  writeFileSync(path, Object.entries(lines).map(([role, verifier]) => `"${role}" "${verifier}"\n`).join(''), { mode: 0o600 });
+  return path;
+}
+
+/** Runs startup and SASLInitialResponse on a raw client; returns the server-first-message's attributes. */
+async function serverFirstFor(port: number, user: string): Promise<Map<string, string>> {
+  const client = await RawClient.connect(port);
+  try {
+    client.send(startupMessage([['user', user], ['database', 'postgres']]));
+    await client.until('R');
+    const first = new ScramTestClient(PASSWORD).first();
+    client.send(message('p', cstring('SCRAM-SHA-256'), int32(first.length), first));
+    const [cont] = await client.until('R');
+    const text = cont!.subarray(9).toString('latin1');
+    return new Map(text.split(',').map((part) => [part[0]!, part.slice(2)] as const));
+  } finally {
+    client.socket.destroy();
+  }
+}
+
+describe('SCRAM from a hostile client', () => {
+  it('an unknown role is told the same iteration count as the roles in the file (no enumeration by i=)', async () => {
+    const file = authFileWith('iterations.txt', { app_reader: makeScramVerifier(PASSWORD, { iterations: 10_000 }) });
+    await withProxy({ authFile: file }, async (proxy) => {
+      const known = await serverFirstFor(proxy.port, 'app_reader');
+      const unknown = await serverFirstFor(proxy.port, 'no_such_role');
+      expect(known.get('i')).toBe('10000');
+      expect(unknown.get('i')).toBe(known.get('i'));
+    });
+  });
+
+  it('a client that never answers the SASL request gets a FATAL with a hint at the startup deadline, and nothing stays open', async () => {
+    const file = authFileWith('silent.txt', { admin: makeScramVerifier(PASSWORD) });
+    await withProxy({ authFile: file, startupTimeout: 1 }, async (proxy) => {
+      const before = rig.emulator.records.length;
+      const client = await RawClient.connect(proxy.port);
+      const started = Date.now();
+      client.send(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+      const error = (await client.until('E')).at(-1)!;
+      expect(Date.now() - started).toBeLessThan(2_500);
+      const fields = parseErrorFields(error);
+      expect(fields).toMatchObject({ S: 'FATAL', C: '08P01' });
+      expect(fields.M).toMatch(/did not complete authentication within 1 s/);
+      expect(fields.H).toBeDefined();
+      await client.closed;
+      expect(rig.emulator.records.length).toBe(before);
+    });
+  });
+
+  it('the SASL responses and a query pipelined behind the startup message all arrive in one write and still log in', async () => {
+    const file = authFileWith('pipelined.txt', { admin: makeScramVerifier(PASSWORD) });
+    await withProxy({ authFile: file }, async (proxy) => {
+      const client = await RawClient.connect(proxy.port);
+      const scram = new ScramTestClient(PASSWORD);
+      const first = scram.first();
+      client.send(Buffer.concat([startupMessage([['user', 'admin'], ['database', 'postgres']]),
+        message('p', cstring('SCRAM-SHA-256'), int32(first.length), first)]));
+      await client.until('R');
+      const [cont] = await client.until('R');
+      const final = scram.final(cont!.subarray(9).toString('latin1'));
+      client.send(Buffer.concat([message('p', final), message('Q', cstring('select 1'))]));
+      const frames = await client.until('Z');
+      expect(frames.map((f) => String.fromCharCode(f[0]!))).toContain('R');
+      const rows = await client.until('Z');
+      expect(rows.some((f) => f[0] === 0x44)).toBe(true); // DataRow of the pipelined query
+      client.socket.destroy();
+    });
+  });
+
+  it('a Terminate in place of the SASL response is a client leaving, not a failed login', async () => {
+    const file = authFileWith('terminate.txt', { admin: makeScramVerifier(PASSWORD) });
+    await withProxy({ authFile: file }, async (proxy) => {
+      const before = rig.emulator.records.length;
+      const closes = closeCount(proxy);
+      const client = await RawClient.connect(proxy.port);
+      client.send(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+      await client.until('R');
+      client.send(message('X'));
+      client.socket.end();
+      await client.closed;
+      expect(await nextClose(proxy, closes)).toMatchObject({ outcome: 'client-gone' });
+      expect(rig.emulator.records.length).toBe(before);
+    });
+  });
+});
+
+describe('the auth file on SIGHUP', () => {
+  it('a file that disappeared is logged and the previous verifiers stay in force', async () => {
+    const file = authFileWith('vanishing.txt', { admin: makeScramVerifier(PASSWORD) });
+    await withProxy({ authFile: file }, async (proxy) => {
+      renameSync(file, `${file}.moved`);
+      proxy.proxy.reload();
+      expect(proxy.logs.withMessage('auth file not reloaded: keeping the previous one').at(-1)?.error).toMatch(/no such file/);
+      const result = await runTool('psql', ['-X', '-w', '-At', '-c', 'select current_user', '-d',
+        `host=127.0.0.1 port=${proxy.port} user=admin dbname=postgres sslmode=disable`], { env: clientEnv({ PGPASSWORD: PASSWORD }) });
+      expect(result.stdout.trim(), result.stderr).toBe('admin');
     });
   });
 });
