@@ -107,7 +107,7 @@ async function exchangePassword(conn: ClientConnection, role: string, policy: Ac
     return frame;
   };
   const exchange = new ScramServerExchange({
-    user: role, verifier: passwords.get(role), mockSecret: options.mockSecret,
+    user: role, verifier: passwords.get(role), mockSecret: options.mockSecret, mockIterations: policy.mockIterations(passwords),
     channelBinding: conn.encrypted ? policy.tls?.channelBinding : undefined,
   });
   let outcome: { method: 'scram' | 'scram-plus'; remainder: Buffer } | undefined;
