@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createSecureContext, Server as TlsServer, TLSSocket, type SecureContext, type TlsOptions } from 'node:tls';
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { LocalTlsFiles } from '../access-config.js';
 import { ConfigError } from '../config.js';
 import { tlsServerEndPoint } from './channel-binding.js';
@@ -20,6 +20,12 @@ export interface LocalTls {
 /** ALPN protocol PostgreSQL 17 clients offer; a direct TLS connection must carry it (PostgreSQL docs §55.2.11). */
 export const POSTGRESQL_ALPN = 'postgresql';
 
+/**
+ * TLS 1.2 at least; no renegotiation: PostgreSQL turns it off (SSL_OP_NO_RENEGOTIATION), and a client's TLS 1.2
+ * renegotiation only costs the proxy handshakes (Node would allow three per socket every ten minutes).
+ */
+const SERVER_TLS_SETTINGS = { minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_RENEGOTIATION } as const;
+
 /** Reads and checks the certificate, key and client CA: a bad file is a usage error before anything listens. */
 export function loadLocalTls(files: LocalTlsFiles): LocalTls {
   const cert = readPem(files.certFile, '--tls-cert', 'CERTIFICATE');
@@ -36,13 +42,13 @@ export function loadLocalTls(files: LocalTlsFiles): LocalTls {
   }
   let context: SecureContext;
   try {
-    context = createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(clientCa ? { ca: clientCa } : {}) });
+    context = createSecureContext({ cert, key, ...SERVER_TLS_SETTINGS, ...(clientCa ? { ca: clientCa } : {}) });
   } catch (error) {
     throw new ConfigError('--tls-cert', `cannot use "${files.certFile}" with "${files.keyFile}": ${(error as Error).message}`);
   }
   return {
     context, requestClientCert: clientCa !== undefined, channelBinding: tlsServerEndPoint(leaf.raw),
-    serverOptions: { cert, key, minVersion: 'TLSv1.2', ...(clientCa ? { ca: clientCa } : {}) },
+    serverOptions: { cert, key, ...SERVER_TLS_SETTINGS, ...(clientCa ? { ca: clientCa } : {}) },
   };
 }
 

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect as connectTls } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/client/scram.js';
@@ -214,6 +215,25 @@ describe('the auth file on SIGHUP', () => {
       const result = await runTool('psql', ['-X', '-w', '-At', '-c', 'select current_user', '-d',
         `host=127.0.0.1 port=${proxy.port} user=admin dbname=postgres sslmode=disable`], { env: clientEnv({ PGPASSWORD: PASSWORD }) });
       expect(result.stdout.trim(), result.stderr).toBe('admin');
+    });
+  });
+});
+
+describe('local TLS from a hostile client', () => {
+  it('a TLS 1.2 client cannot renegotiate (PostgreSQL refuses renegotiation too)', async () => {
+    await withProxy({ tlsCert: certFile, tlsKey: keyFile }, async (proxy) => {
+      const socket = await new Promise<ReturnType<typeof connectTls>>((resolve, reject) => {
+        const s = connectTls({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', ca: localCa.cert, ALPNProtocols: ['postgresql'], maxVersion: 'TLSv1.2' },
+          () => resolve(s));
+        s.once('error', reject);
+      });
+      const outcome = await new Promise<string>((resolve) => {
+        socket.once('error', (error) => resolve(`error: ${error.message}`));
+        socket.renegotiate({ rejectUnauthorized: false }, (error) => resolve(error ? `error: ${error.message}` : 'renegotiated'));
+        socket.write(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+      });
+      socket.destroy();
+      expect(outcome).toMatch(/no renegotiation/);
     });
   });
 });
