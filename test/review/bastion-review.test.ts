@@ -3,7 +3,8 @@
  * Each test is a finding's reproduction or a check that an attack fails.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { connect as connectTls } from 'node:tls';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { makeScramVerifier } from '../../src/client/scram.js';
 import { ScramTestClient } from '../client/scram-client.js';
 import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
 import { RawClient } from '../support/raw-client.js';
-import { cstring, int32, message, parseErrorFields, startupMessage } from '../support/wire.js';
+import { cstring, GSSENC_REQUEST_CODE, int32, message, parseErrorFields, sslRequest, startupMessage } from '../support/wire.js';
 import { clientEnv, runTool, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
 
 const rig = useRig({ proxy: false });
@@ -234,6 +235,143 @@ describe('local TLS from a hostile client', () => {
       });
       socket.destroy();
       expect(outcome).toMatch(/no renegotiation/);
+    });
+  });
+});
+
+/** A raw TCP socket to the proxy and everything it receives until it closes. */
+async function rawSocket(port: number): Promise<{ socket: ReturnType<typeof connectTcp>; received: () => Buffer; closed: Promise<void> }> {
+  const socket = connectTcp(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise((r) => socket.once('connect', r));
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  return { socket, received: () => Buffer.concat(chunks), closed };
+}
+
+describe('local TLS openings that go wrong', () => {
+  it('SSLRequest answered S, then plaintext garbage: closed, logged as tls-failed, nothing dialed or left open', async () => {
+    await withProxy({ tlsCert: certFile, tlsKey: keyFile }, async (proxy) => {
+      const before = rig.emulator.records.length;
+      const closes = closeCount(proxy);
+      const client = await rawSocket(proxy.port);
+      client.socket.write(sslRequest());
+      for (let i = 0; i < 50 && client.received().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(client.received().toString('latin1')).toBe('S');
+      client.socket.write(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+      await client.closed;
+      expect(await nextClose(proxy, closes)).toMatchObject({ outcome: 'tls-failed' });
+      expect(rig.emulator.records.length).toBe(before);
+    });
+  });
+
+  it('a direct TLS client that never finishes its handshake is closed at the startup deadline', async () => {
+    await withProxy({ tlsCert: certFile, tlsKey: keyFile, startupTimeout: 1 }, async (proxy) => {
+      const closes = closeCount(proxy);
+      const client = await rawSocket(proxy.port);
+      const started = Date.now();
+      client.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x50])); // a record header, then silence
+      await client.closed;
+      expect(Date.now() - started).toBeLessThan(2_500);
+      expect(await nextClose(proxy, closes)).toMatchObject({ outcome: 'tls-failed' });
+    });
+  });
+
+  it('GSSENCRequest answered N, then SSLRequest answered S, then a TLS session', async () => {
+    await withProxy({ tlsCert: certFile, tlsKey: keyFile }, async (proxy) => {
+      const client = await rawSocket(proxy.port);
+      const gssenc = Buffer.alloc(8);
+      gssenc.writeInt32BE(8, 0);
+      gssenc.writeInt32BE(GSSENC_REQUEST_CODE, 4);
+      client.socket.write(gssenc);
+      for (let i = 0; i < 50 && client.received().length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      client.socket.write(sslRequest());
+      for (let i = 0; i < 50 && client.received().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(client.received().toString('latin1')).toBe('NS');
+      client.socket.removeAllListeners('data');
+      const secure = await new Promise<ReturnType<typeof connectTls>>((resolve, reject) => {
+        const s = connectTls({ socket: client.socket, servername: 'localhost', ca: localCa.cert }, () => resolve(s));
+        s.once('error', reject);
+      });
+      secure.write(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+      const answer = await new Promise<Buffer>((resolve) => secure.once('data', resolve));
+      expect(answer[0]).toBe(0x52); // 'R': the login went on over TLS
+      secure.destroy();
+    });
+  });
+});
+
+/** A TCP port nothing listens on right now (the unix socket's name follows the --listen port). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe('unix sockets', () => {
+  it('a symlink or a regular file where the socket goes is left alone and the proxy does not start', async () => {
+    const socketDir = join(dir, 'sock-odd');
+    mkdirSync(socketDir);
+    const target = join(dir, 'precious.txt');
+    writeFileSync(target, 'keep me');
+    const port = await freePort();
+    symlinkSync(target, join(socketDir, `.s.PGSQL.${port}`));
+    await expect(startTestProxy(rig.emulator.port, rig.ca, { listen: `127.0.0.1:${port}`, unixSocket: socketDir, allowUnauthenticated: true }))
+      .rejects.toThrow(/exists and is not a socket/);
+    expect(readFileSync(target, 'utf8')).toBe('keep me');
+    expect(lstatSync(join(socketDir, `.s.PGSQL.${port}`)).isSymbolicLink()).toBe(true);
+    const other = await freePort();
+    writeFileSync(join(socketDir, `.s.PGSQL.${other}`), 'a regular file');
+    await expect(startTestProxy(rig.emulator.port, rig.ca, { listen: `127.0.0.1:${other}`, unixSocket: socketDir, allowUnauthenticated: true }))
+      .rejects.toThrow(/exists and is not a socket/);
+    expect(readFileSync(join(socketDir, `.s.PGSQL.${other}`), 'utf8')).toBe('a regular file');
+  });
+
+  it('the socket file is never wider than 0600 while it exists, and is removed on close', async () => {
+    const socketDir = join(dir, 'sock-mode');
+    mkdirSync(socketDir);
+    const port = await freePort();
+    const path = join(socketDir, `.s.PGSQL.${port}`);
+    const modes: number[] = [];
+    const watcher = setInterval(() => { try { modes.push(lstatSync(path).mode & 0o777); } catch { /* not yet */ } }, 0);
+    const proxy = await startTestProxy(rig.emulator.port, rig.ca, { listen: `127.0.0.1:${port}`, unixSocket: socketDir, allowUnauthenticated: true });
+    clearInterval(watcher);
+    modes.push(lstatSync(path).mode & 0o777);
+    await proxy.proxy.close();
+    expect(new Set(modes)).toEqual(new Set([0o600]));
+    expect(existsSync(path)).toBe(false);
+  });
+
+  // Not fixed (a design decision): libpq never uses TLS over a unix socket, so with --require-tls (or
+  // --tls-client-ca) every unix-socket client is refused, yet the proxy starts and says nothing.
+  it.fails('--require-tls with --unix-socket: psql over the socket can connect, or the proxy refuses to start', async () => {
+    const socketDir = join(dir, 'sock-tls');
+    mkdirSync(socketDir);
+    const file = authFileWith('unix.txt', { admin: makeScramVerifier(PASSWORD) });
+    const proxy = await startTestProxy(rig.emulator.port, rig.ca, { authFile: file, tlsCert: certFile, tlsKey: keyFile, requireTls: true, unixSocket: socketDir });
+    try {
+      const result = await runTool('psql', ['-X', '-w', '-At', '-c', 'select current_user', '-d', `host=${socketDir} port=${proxy.port} user=admin dbname=postgres`],
+        { env: clientEnv({ PGPASSWORD: PASSWORD }) });
+      expect(result.stdout.trim(), result.stderr).toBe('admin');
+    } finally {
+      await proxy.proxy.close();
+    }
+  });
+});
+
+describe('flags a careless operator combines', () => {
+  it('--allow-unauthenticated with --auth-file still demands the password', async () => {
+    const file = authFileWith('both.txt', { admin: makeScramVerifier(PASSWORD) });
+    await withProxy({ authFile: file, allowUnauthenticated: true, listen: '0.0.0.0:0' }, async (proxy) => {
+      const before = rig.emulator.records.length;
+      const result = await runTool('psql', ['-X', '-w', '-At', '-c', 'select 1', '-d', `host=127.0.0.1 port=${proxy.port} user=admin dbname=postgres sslmode=disable`],
+        { env: clientEnv({}) });
+      expect(result.status).not.toBe(0);
+      expect(rig.emulator.records.length).toBe(before);
     });
   });
 });
