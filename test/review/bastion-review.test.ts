@@ -2,7 +2,7 @@
  * Review of bastion mode (issue 10) from a hostile client's, a careless operator's and a README reader's side.
  * Each test is a finding's reproduction or a check that an attack fails.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { ScramTestClient } from '../client/scram-client.js';
 import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
 import { RawClient } from '../support/raw-client.js';
 import { cstring, GSSENC_REQUEST_CODE, int32, message, parseErrorFields, sslRequest, startupMessage } from '../support/wire.js';
-import { clientEnv, runTool, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
+import { CLUSTER_ID, REGION, SERVICE_ID, TEST_CREDENTIALS, clientEnv, runTool, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
 
 const rig = useRig({ proxy: false });
 let dir: string;
@@ -373,5 +373,61 @@ describe('flags a careless operator combines', () => {
       expect(result.status).not.toBe(0);
       expect(rig.emulator.records.length).toBe(before);
     });
+  });
+});
+
+describe('the README worked example, as written (addresses adapted to one machine)', () => {
+  it('the certificate, passwd lines and bastion command work with psql as the client table says, flags given as DSQL_PROXY_* variables', async () => {
+    const work = join(dir, 'readme');
+    mkdirSync(work);
+    const sh = (script: string, env: Record<string, string> = {}): string =>
+      execFileSync('sh', ['-c', script], { cwd: work, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    const cli = `${process.execPath} ${join(process.cwd(), 'bin/dsql-proxy.js')}`;
+    sh(`openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \\
+      -keyout bastion.key -out bastion.crt -subj /CN=dsql-bastion.internal \\
+      -addext subjectAltName=DNS:dsql-bastion.internal
+    chmod 600 bastion.key`);
+    sh(`printf '%s\\n' "$APP_READER_PASSWORD" | ${cli} passwd app_reader >> userlist.txt
+    printf '%s\\n' "$APP_WRITER_PASSWORD" | ${cli} passwd app_writer >> userlist.txt
+    chmod 600 userlist.txt`, { APP_READER_PASSWORD: 'reader-pw', APP_WRITER_PASSWORD: 'writer-pw' });
+    expect(readFileSync(join(work, 'userlist.txt'), 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+    const child = spawn(process.execPath, [join(process.cwd(), 'bin/dsql-proxy.js'), '--endpoint', `127.0.0.1:${rig.emulator.port}`], {
+      cwd: work,
+      env: {
+        PATH: process.env.PATH ?? '', HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+        DSQL_PROXY_CLUSTER_ID: CLUSTER_ID, DSQL_PROXY_REGION: REGION, DSQL_PROXY_SERVICE_IDENTIFIER: SERVICE_ID, DSQL_PROXY_CA_FILE: rig.ca.certFile,
+        DSQL_PROXY_LISTEN: '0.0.0.0:0', DSQL_PROXY_TLS_CERT: 'bastion.crt', DSQL_PROXY_TLS_KEY: 'bastion.key', DSQL_PROXY_REQUIRE_TLS: 'true',
+        DSQL_PROXY_AUTH_FILE: 'userlist.txt', DSQL_PROXY_ALLOW_ROLES: 'app_reader,app_writer', DSQL_PROXY_ALLOW_CIDR: '127.0.0.0/8',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      for (let i = 0; i < 200 && !/"listen":"[^"]*:\d+"/.test(stderr); i++) await new Promise((r) => setTimeout(r, 25));
+      const port = Number(/"listen":"[^"]*:(\d+)"/.exec(stderr)?.[1]);
+      expect(port, stderr).toBeGreaterThan(0);
+      expect(stderr).toMatch(/"requireTls":true/);
+      const client = (user: string, password: string, extra = ''): ReturnType<typeof runTool> => runTool('psql', ['-X', '-w', '-At', '-c', 'select current_user', '-d',
+        `host=dsql-bastion.internal hostaddr=127.0.0.1 port=${port} user=${user} dbname=postgres sslmode=verify-full sslrootcert=${join(work, 'bastion.crt')} ${extra}`],
+      { env: clientEnv({ PGPASSWORD: password }) });
+      const reader = await client('app_reader', 'reader-pw', 'channel_binding=require');
+      expect(reader.stdout.trim(), reader.stderr).toBe('app_reader');
+      const writer = await client('app_writer', 'writer-pw');
+      // The test PostgreSQL behind the emulator has no app_writer: its own refusal shows the proxy let the client through.
+      expect(writer.stderr).toContain('role "app_writer" does not exist');
+      const admin = await client('admin', 'writer-pw');
+      expect(admin.stderr).toContain('password authentication failed for user "admin"');
+      const plain = await runTool('psql', ['-X', '-w', '-At', '-c', 'select 1', '-d', `host=127.0.0.1 port=${port} user=app_reader dbname=postgres sslmode=disable`],
+        { env: clientEnv({ PGPASSWORD: 'reader-pw' }) });
+      expect(plain.stderr).toContain('this proxy accepts only TLS connections (--require-tls)');
+      expect(stderr).not.toContain('reader-pw');
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
   });
 });
