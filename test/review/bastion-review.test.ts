@@ -431,3 +431,12 @@ describe('the README worked example, as written (addresses adapted to one machin
     }
   });
 });
+
+describe('--help', () => {
+  it('its container example with --listen 0.0.0.0 names client authentication (without it that command exits 2)', async () => {
+    const help = await runTool(process.execPath, ['bin/dsql-proxy.js', '--help']);
+    const examples = help.stdout.slice(help.stdout.indexOf('Examples:'));
+    expect(examples).toContain('0.0.0.0:5432');
+    expect(examples).toMatch(/AUTH_FILE|--auth-file|TLS_CLIENT_CA|--tls-client-ca|--allow-unauthenticated/);
+  });
+});
