@@ -10,6 +10,8 @@ import { connect as connectTls } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/client/scram.js';
+import { upstreamStartup } from '../../src/proxy/upstream-startup.js';
+import { parseStartupPacket } from '../../src/protocol/startup.js';
 import { ScramTestClient } from '../client/scram-client.js';
 import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
 import { RawClient } from '../support/raw-client.js';
@@ -438,5 +440,15 @@ describe('--help', () => {
     const examples = help.stdout.slice(help.stdout.indexOf('Examples:'));
     expect(examples).toContain('0.0.0.0:5432');
     expect(examples).toMatch(/AUTH_FILE|--auth-file|TLS_CLIENT_CA|--tls-client-ca|--allow-unauthenticated/);
+  });
+});
+
+describe('a startup packet that names the user twice', () => {
+  it('only the user the proxy judged (the last, as PostgreSQL reads it) goes upstream', () => {
+    const packet = parseStartupPacket(startupMessage([['user', 'admin'], ['database', 'postgres'], ['user', 'app_reader']]));
+    if (packet.kind !== 'startup') throw new Error('not a startup packet');
+    const upstream = upstreamStartup(packet, { clusterId: CLUSTER_ID, injectClusterId: false, keepDatabase: false });
+    expect(upstream.user).toBe('app_reader');
+    expect(upstream.parameters.filter(([name]) => name === 'user')).toEqual([['user', 'app_reader']]);
   });
 });
