@@ -118,6 +118,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
       return;
     }
   } catch (error) {
+    record.tls ??= conn.encrypted; // a refusal inside TLS (no ALPN, a bad request after the handshake) says so too
     const reason = conn.signal.aborted ? conn.signal.reason as Error : error;
     conn.abort(reason instanceof Error ? reason : new Error(String(reason))); // releases any upstream socket
     const client = conn.client;

@@ -16,7 +16,7 @@ import { ScramTestClient } from '../client/scram-client.js';
 import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
 import { RawClient } from '../support/raw-client.js';
 import { cstring, GSSENC_REQUEST_CODE, int32, message, parseErrorFields, sslRequest, startupMessage } from '../support/wire.js';
-import { CLUSTER_ID, REGION, SERVICE_ID, TEST_CREDENTIALS, clientEnv, runTool, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
+import { CLUSTER_ID, REGION, SERVICE_ID, TEST_CREDENTIALS, clientEnv, expectNoSecrets, runTool, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
 
 const rig = useRig({ proxy: false });
 let dir: string;
@@ -38,6 +38,7 @@ beforeAll(() => {
 
 afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
 
+const PASSWORD = 'review-password';
 let serial = 0;
 /** Issues a client certificate with CN `cn` from `ca`; `expired` makes one whose validity ended in 2020. */
 function clientCert(ca: TestCa, cn: string, expired = false): { cert: string; key: string } {
@@ -76,6 +77,9 @@ async function withProxy(raw: Parameters<typeof startTestProxy>[2], body: (proxy
   } finally {
     await proxy.proxy.close();
   }
+  // Trace level: no password, verifier, key or token in any line.
+  expectNoSecrets(proxy.logs.text);
+  for (const secret of [PASSWORD, 'SCRAM-SHA-256$', 'PRIVATE KEY', 'p=']) expect(proxy.logs.text).not.toContain(secret);
   expect(proxy.proxy.server.openConnections).toBe(0);
 }
 
@@ -117,7 +121,6 @@ describe('client certificates (--tls-client-ca): no test in the change covered t
   });
 });
 
-const PASSWORD = 'review-password';
 
 /** An auth file in the review directory with `lines`. */
 function authFileWith(name: string, lines: Record<string, string>): string {
@@ -450,5 +453,20 @@ describe('a startup packet that names the user twice', () => {
     const upstream = upstreamStartup(packet, { clusterId: CLUSTER_ID, injectClusterId: false, keepDatabase: false });
     expect(upstream.user).toBe('app_reader');
     expect(upstream.parameters.filter(([name]) => name === 'user')).toEqual([['user', 'app_reader']]);
+  });
+});
+
+describe('the audit line', () => {
+  it('a direct TLS client refused for lacking ALPN is logged with tls: true', async () => {
+    await withProxy({ tlsCert: certFile, tlsKey: keyFile }, async (proxy) => {
+      const closes = closeCount(proxy);
+      const socket = await new Promise<ReturnType<typeof connectTls>>((resolve, reject) => {
+        const s = connectTls({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', ca: localCa.cert }, () => resolve(s));
+        s.once('error', reject);
+      });
+      socket.on('data', () => undefined);
+      await new Promise((r) => socket.once('close', r));
+      expect(await nextClose(proxy, closes)).toMatchObject({ tls: true, outcome: 'failed' });
+    });
   });
 });
