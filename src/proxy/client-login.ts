@@ -15,8 +15,10 @@ import { ConnectionFailure } from './ports.js';
 
 /** What the client login needs besides the policy. */
 export interface ClientLoginOptions {
-  /** Deadline for the whole exchange (the client-facing startup timeout). */
+  /** The client-facing startup timeout, as configured (named in the refusal). */
   readonly timeoutMs: number;
+  /** What is left of it since the client connected: the opening and the login share one deadline. */
+  readonly remainingMs?: number;
   /** Pause before a failed password is answered, so guessing costs the guesser time. */
   readonly failureDelayMs: number;
   /** Per-process secret behind the mock salts of unknown roles. */
@@ -97,7 +99,7 @@ function checkCertificate(socket: TLSSocket, role: string): void {
 
 async function exchangePassword(conn: ClientConnection, role: string, policy: AccessPolicy, passwords: ReadonlyMap<string, ScramVerifier>,
   options: ClientLoginOptions, early: Buffer): Promise<{ method: 'scram' | 'scram-plus'; remainder: Buffer }> {
-  const limit = deadline(conn.signal, options.timeoutMs);
+  const limit = deadline(conn.signal, options.remainingMs ?? options.timeoutMs);
   const reader = new FrameStream(conn.client, 'typed', MAX_SASL_MESSAGE, early);
   const next = async (): Promise<Buffer> => {
     const frame = await abortable(reader.next(), limit.signal);

@@ -160,7 +160,9 @@ async function connectAndRelay(ctx: SessionContext, message: StartupMessage, cli
   if (startup.negotiate) client.write(negotiateProtocolVersion(PROTOCOL_3_0, startup.negotiate));
   const policy = deps.access ?? OPEN_POLICY;
   const admitted = await admitClient(conn, startup.user, policy, {
-    timeoutMs: deps.settings.startupTimeoutMs, failureDelayMs: deps.settings.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS,
+    timeoutMs: deps.settings.startupTimeoutMs,
+    remainingMs: Math.max(0, deps.settings.startupTimeoutMs - (deps.clock.now() - ctx.started)),
+    failureDelayMs: deps.settings.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS,
     mockSecret: policy.mockSecret, onAuthenticated: (method) => { record.auth = method; },
   }, clientRemainder);
   clientRemainder = admitted.remainder;

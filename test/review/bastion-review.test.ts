@@ -470,3 +470,19 @@ describe('the audit line', () => {
     });
   });
 });
+
+describe('the startup deadline', () => {
+  it('covers the opening and the SCRAM exchange together: a slow startup packet leaves less time to answer', async () => {
+    const file = authFileWith('deadline.txt', { admin: makeScramVerifier(PASSWORD) });
+    await withProxy({ authFile: file, startupTimeout: 2 }, async (proxy) => {
+      const client = await RawClient.connect(proxy.port);
+      const started = Date.now();
+      await new Promise((r) => setTimeout(r, 1_500));
+      client.send(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+      const error = (await client.until('E')).at(-1)!;
+      expect(parseErrorFields(error).M).toMatch(/did not complete authentication within 2 s/);
+      expect(Date.now() - started).toBeLessThan(2_700);
+      client.socket.destroy();
+    });
+  });
+});
