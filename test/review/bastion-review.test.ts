@@ -486,3 +486,15 @@ describe('the startup deadline', () => {
     });
   });
 });
+
+describe('an empty auth file', () => {
+  it('is warned about at start and on reload (every client would be refused)', async () => {
+    const file = authFileWith('empty.txt', {});
+    await withProxy({ authFile: file }, async (proxy) => {
+      const warnings = (): Record<string, unknown>[] => proxy.logs.lines.filter((l) => l.level === 40 && String(l.msg).includes('lists no role'));
+      expect(warnings()).toHaveLength(1);
+      proxy.proxy.reload();
+      expect(warnings()).toHaveLength(2);
+    });
+  });
+});
