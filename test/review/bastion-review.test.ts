@@ -498,3 +498,37 @@ describe('an empty auth file', () => {
     });
   });
 });
+
+describe('odd SASL messages', () => {
+  it.each([
+    ['no initial data (length -1)', message('p', cstring('SCRAM-SHA-256'), int32(-1))],
+    ['an empty client-first-message', message('p', cstring('SCRAM-SHA-256'), int32(0))],
+    ['a 1 MiB message', message('p', cstring('SCRAM-SHA-256'), int32(1 << 20), Buffer.alloc(1 << 20, 0x61))],
+  ])('%s: FATAL 08P01 with a hint after the failure pause, nothing dialed, nothing left open', async (_case, bytes) => {
+    const file = authFileWith('odd.txt', { admin: makeScramVerifier(PASSWORD) });
+    await withProxy({ authFile: file }, async (proxy) => {
+      const before = rig.emulator.records.length;
+      const client = await RawClient.connect(proxy.port);
+      client.send(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+      await client.until('R');
+      const started = Date.now();
+      client.send(bytes);
+      const error = (await client.until('E')).at(-1)!;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(240);
+      expect(parseErrorFields(error)).toMatchObject({ S: 'FATAL', C: '08P01' });
+      expect(parseErrorFields(error).H).toBeDefined();
+      await client.closed;
+      expect(rig.emulator.records.length).toBe(before);
+    });
+  });
+
+  it('a client-certificate handshake that never finishes is closed at the startup deadline', async () => {
+    await withProxy({ tlsCert: certFile, tlsKey: keyFile, tlsClientCa: localCa.certFile, startupTimeout: 1 }, async (proxy) => {
+      const closes = closeCount(proxy);
+      const client = await rawSocket(proxy.port);
+      client.socket.write(sslRequest());
+      await client.closed;
+      expect(await nextClose(proxy, closes)).toMatchObject({ outcome: 'tls-failed' });
+    });
+  });
+});
