@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/client/scram.js';
 import { upstreamStartup } from '../../src/proxy/upstream-startup.js';
+import { resolveAccessConfig } from '../../src/access-config.js';
 import { parseStartupPacket } from '../../src/protocol/startup.js';
 import { ScramTestClient } from '../client/scram-client.js';
 import { issueServerCert, makeCa, type TestCa } from '../support/certs.js';
@@ -530,5 +531,12 @@ describe('odd SASL messages', () => {
       await client.closed;
       expect(await nextClose(proxy, closes)).toMatchObject({ outcome: 'tls-failed' });
     });
+  });
+});
+
+describe('--unix-socket with a relative directory', () => {
+  it('is taken from the working directory and becomes absolute, the only form libpq reads as a socket directory', () => {
+    const config = resolveAccessConfig({ unixSocket: 'run/dsql', allowUnauthenticated: true }, { host: '127.0.0.1', port: 5432 });
+    expect(config.unixSocket?.dir).toBe(join(process.cwd(), 'run/dsql'));
   });
 });
