@@ -540,3 +540,24 @@ describe('--unix-socket with a relative directory', () => {
     expect(config.unixSocket?.dir).toBe(join(process.cwd(), 'run/dsql'));
   });
 });
+
+describe('client certificates over direct TLS', () => {
+  it('a direct TLS client (ALPN postgresql) with a certificate for its role gets a session', async () => {
+    const admin = clientCert(localCa, 'admin');
+    await withProxy({ tlsCert: certFile, tlsKey: keyFile, tlsClientCa: localCa.certFile }, async (proxy) => {
+      const socket = await new Promise<ReturnType<typeof connectTls>>((resolve, reject) => {
+        const s = connectTls({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', ca: localCa.cert, ALPNProtocols: ['postgresql'],
+          cert: readFileSync(admin.cert), key: readFileSync(admin.key) }, () => resolve(s));
+        s.once('error', reject);
+      });
+      socket.write(startupMessage([['user', 'admin'], ['database', 'postgres']]));
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve) => {
+        socket.on('data', (chunk: Buffer) => { chunks.push(chunk); if (Buffer.concat(chunks).includes(Buffer.from([0x5a, 0, 0, 0, 5]))) resolve(); });
+        socket.once('close', () => resolve());
+      });
+      expect(Buffer.concat(chunks)[0]).toBe(0x52); // AuthenticationOk, not an ErrorResponse
+      socket.destroy();
+    });
+  });
+});
