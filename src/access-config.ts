@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { HostPort } from './endpoint.js';
 
 /** Client-side options as the command line and environment give them, before validation. */
@@ -148,8 +148,11 @@ export function unixSocketPath(dir: string, port: number): string {
 }
 
 function unixSocketOf(dirText: string, modeText: string | number | undefined, port: number): { dir: string; mode: number } {
-  const dir = dirText.trim();
-  if (dir === '') throw new AccessConfigError('--unix-socket', 'give the directory libpq clients name as host, e.g. /var/run/dsql-proxy');
+  const given = dirText.trim();
+  if (given === '') throw new AccessConfigError('--unix-socket', 'give the directory libpq clients name as host, e.g. /var/run/dsql-proxy');
+  // libpq takes a host as a socket directory only when it starts with "/": a relative DIR would be a host name to
+  // every client, so the proxy listens (and logs) where clients can name it.
+  const dir = resolve(given);
   const path = unixSocketPath(dir, port === 0 ? 65535 : port); // port 0 is picked at listen time: allow for the longest
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
     throw new AccessConfigError('--unix-socket', `"${path}" is longer than the ${MAX_SOCKET_PATH_BYTES} bytes a unix socket path may have: use a shorter directory`);

@@ -10,6 +10,9 @@ import { createLogger } from './log.js';
 import { systemClock, type Clock, type Dialer, type Logger, type TokenProvider } from './proxy/ports.js';
 import { ProxyServer } from './proxy/server.js';
 
+// An empty file parses (PgBouncer's does too), but it is always a mistake: say so rather than refuse every client silently.
+const EMPTY_AUTH_FILE = 'the auth file lists no role: every client is refused until lines from dsql-proxy passwd ROLE are added (then SIGHUP)';
+
 /** Pieces a caller (tests, embedders) may supply instead of the real ones. */
 export interface ProxyOverrides {
   readonly logger?: Logger;
@@ -90,10 +93,12 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     logger.warn({ listen: address.host, unixSocket: unixSocket?.path ?? null },
       '--allow-unauthenticated: clients others can reach connect without a password or certificate and get sessions as any allowed role these AWS credentials may use');
   }
+  if (access.policy.passwords?.size === 0) logger.warn({ authFile: rules.authFile }, EMPTY_AUTH_FILE);
   const reload = (): void => {
     try {
       const roles = access.reloadAuthFile();
-      if (roles !== undefined) logger.info({ authFile: rules.authFile, roles }, 'auth file reloaded');
+      if (roles === 0) logger.warn({ authFile: rules.authFile }, EMPTY_AUTH_FILE);
+      else if (roles !== undefined) logger.info({ authFile: rules.authFile, roles }, 'auth file reloaded');
     } catch (error) {
       const message = error instanceof AuthFileError ? error.message : (error as Error).message;
       logger.error({ authFile: rules.authFile, error: message }, 'auth file not reloaded: keeping the previous one');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { AccessConfig } from '../access-config.js';
-import type { ScramVerifier } from './scram.js';
+import { SCRAM_DEFAULT_ITERATIONS, type ScramVerifier } from './scram.js';
 import type { LocalTls } from './tls.js';
 
 /** How a client proved who it is, for the audit line. */
@@ -55,6 +55,21 @@ export class AccessPolicy {
     return this.verifierSource();
   }
 
+  /**
+   * The iteration count most verifiers in the auth file use, for the mock exchange of an unknown role: announcing
+   * 4096 while the real roles say 10000 would tell a prober which roles exist.
+   */
+  mockIterations(passwords: ReadonlyMap<string, ScramVerifier>): number {
+    let counted = typicalIterations.get(passwords);
+    if (counted === undefined) {
+      const tally = new Map<number, number>();
+      for (const { iterations } of passwords.values()) tally.set(iterations, (tally.get(iterations) ?? 0) + 1);
+      counted = [...tally].reduce<[number, number]>((best, entry) => (entry[1] > best[1] ? entry : best), [SCRAM_DEFAULT_ITERATIONS, 0])[0];
+      typicalIterations.set(passwords, counted);
+    }
+    return counted;
+  }
+
   /** Whether a TCP client at `address` may connect; unix-socket clients (no address) are governed by the file mode. */
   addressAllowed(address: string | undefined): boolean {
     if (!this.blocks || address === undefined) return true;
@@ -68,6 +83,9 @@ export class AccessPolicy {
     return !this.roles || this.roles.has(role);
   }
 }
+
+/** Per loaded auth file (a reload makes a new map), its most common iteration count. */
+const typicalIterations = new WeakMap<ReadonlyMap<string, ScramVerifier>, number>();
 
 /** An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d; the rules name IPv4 blocks as such. */
 function unmapped(address: string): string {

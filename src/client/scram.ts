@@ -91,6 +91,8 @@ export interface ScramServerOptions {
   verifier: ScramVerifier | undefined;
   /** Per-process random secret the mock salt is derived from. */
   mockSecret: Buffer;
+  /** Iteration count a mock exchange announces (default 4096): the one the real roles use, so i= tells nothing. */
+  mockIterations?: number;
   /** tls-server-end-point data (RFC 5929) when the client is on TLS and it is known; enables the PLUS mechanism. */
   channelBinding: Buffer | undefined;
   /** Server nonce source (tests); default 18 random bytes in base64. */
@@ -125,7 +127,7 @@ export class ScramServerExchange {
     this.doomed = options.verifier === undefined;
     // Like PostgreSQL's scram_mock_salt: a salt that is stable per user name, so probing it twice reveals nothing.
     this.keys = options.verifier ?? {
-      iterations: SCRAM_DEFAULT_ITERATIONS,
+      iterations: options.mockIterations ?? SCRAM_DEFAULT_ITERATIONS,
       salt: hmac(options.mockSecret, Buffer.from(options.user, 'utf8')).subarray(0, SALT_LENGTH),
       storedKey: Buffer.alloc(KEY_LENGTH),
       serverKey: Buffer.alloc(KEY_LENGTH),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createSecureContext, Server as TlsServer, TLSSocket, type SecureContext, type TlsOptions } from 'node:tls';
+import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { LocalTlsFiles } from '../access-config.js';
 import { ConfigError } from '../config.js';
 import { tlsServerEndPoint } from './channel-binding.js';
@@ -13,10 +13,18 @@ export interface LocalTls {
   readonly requestClientCert: boolean;
   /** RFC 5929 tls-server-end-point data for SCRAM-SHA-256-PLUS; undefined when the certificate's hash is unknown. */
   readonly channelBinding: Buffer | undefined;
+  /** Certificate, key and client CA as a tls.Server takes them (used when client certificates are judged). */
+  readonly serverOptions: TlsOptions;
 }
 
 /** ALPN protocol PostgreSQL 17 clients offer; a direct TLS connection must carry it (PostgreSQL docs §55.2.11). */
 export const POSTGRESQL_ALPN = 'postgresql';
+
+/**
+ * TLS 1.2 at least; no renegotiation: PostgreSQL turns it off (SSL_OP_NO_RENEGOTIATION), and a client's TLS 1.2
+ * renegotiation only costs the proxy handshakes (Node would allow three per socket every ten minutes).
+ */
+const SERVER_TLS_SETTINGS = { minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_RENEGOTIATION } as const;
 
 /** Reads and checks the certificate, key and client CA: a bad file is a usage error before anything listens. */
 export function loadLocalTls(files: LocalTlsFiles): LocalTls {
@@ -34,26 +42,42 @@ export function loadLocalTls(files: LocalTlsFiles): LocalTls {
   }
   let context: SecureContext;
   try {
-    context = createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(clientCa ? { ca: clientCa } : {}) });
+    context = createSecureContext({ cert, key, ...SERVER_TLS_SETTINGS, ...(clientCa ? { ca: clientCa } : {}) });
   } catch (error) {
     throw new ConfigError('--tls-cert', `cannot use "${files.certFile}" with "${files.keyFile}": ${(error as Error).message}`);
   }
-  return { context, requestClientCert: clientCa !== undefined, channelBinding: tlsServerEndPoint(leaf.raw) };
+  return {
+    context, requestClientCert: clientCa !== undefined, channelBinding: tlsServerEndPoint(leaf.raw),
+    serverOptions: { cert, key, ...SERVER_TLS_SETTINGS, ...(clientCa ? { ca: clientCa } : {}) },
+  };
 }
 
 /**
- * Starts server-side TLS on an accepted socket whose ClientHello is next (after 'S', or already unshifted for a
- * direct connection). ALPN: a client offering protocols must offer postgresql (else the handshake fails with
- * no_application_protocol, as PostgreSQL 17 does). Client certificates are requested but judged by the caller, so a
- * refusal reaches the client as a PostgreSQL error rather than a bare TLS alert.
+ * Runs the server side of TLS on an accepted socket whose ClientHello is next (after 'S', or already unshifted for a
+ * direct connection); resolves with the TLS socket once the handshake is done. ALPN: a client offering protocols must
+ * offer postgresql (else the handshake fails with no_application_protocol, as PostgreSQL 17 does). Client
+ * certificates are requested but judged by the caller, so a refusal reaches the client as a PostgreSQL error rather
+ * than a bare TLS alert.
  */
-export function startServerTls(socket: Socket, tls: LocalTls): TLSSocket {
-  return new TLSSocket(socket, {
-    isServer: true,
-    secureContext: tls.context,
-    requestCert: tls.requestClientCert,
-    rejectUnauthorized: false,
-    ALPNCallback: ({ protocols }) => (protocols.includes(POSTGRESQL_ALPN) ? POSTGRESQL_ALPN : undefined),
+export function startServerTls(socket: Socket, tls: LocalTls): Promise<TLSSocket> {
+  const ALPNCallback = ({ protocols }: { protocols: string[] }): string | undefined => (protocols.includes(POSTGRESQL_ALPN) ? POSTGRESQL_ALPN : undefined);
+  return new Promise((resolve, reject) => {
+    if (tls.requestClientCert) {
+      // Only a tls.Server's own handshake listener checks the client's certificate against the CA (it sets
+      // `authorized` and `authorizationError`); on a TLSSocket built by hand both stay unset, so every certificate,
+      // valid or not, would look unverified. A server per connection, never listening, is handed the socket.
+      const server = new TlsServer({ ...tls.serverOptions, requestCert: true, rejectUnauthorized: false, ALPNCallback });
+      server.once('secureConnection', (secure: TLSSocket) => { server.removeAllListeners(); resolve(secure); });
+      server.once('tlsClientError', (error: Error) => { server.removeAllListeners(); reject(error); });
+      server.emit('connection', socket);
+      return;
+    }
+    const secure = new TLSSocket(socket, { isServer: true, secureContext: tls.context, ALPNCallback });
+    const cleanup = (): void => { secure.off('secure', onSecure).off('error', onError).off('close', onClose); };
+    const onSecure = (): void => { cleanup(); resolve(secure); };
+    const onError = (error: Error): void => { cleanup(); secure.destroy(); reject(error); };
+    const onClose = (): void => { cleanup(); reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })); };
+    secure.once('secure', onSecure).once('error', onError).once('close', onClose);
   });
 }
 

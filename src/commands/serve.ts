@@ -20,8 +20,8 @@ export function serveCommand(runner: CommandRunner): CommandModule {
         'then: psql "host=localhost user=admin dbname=postgres"')
       .example('$0 --cluster-id abcdefghijklmnopqrstuvwxyz --endpoint 10.0.1.25 --region us-east-1 --service-identifier dsql-fnh4',
         'dial an endpoint IP (e.g. over Direct Connect), no DNS needed')
-      .example('DSQL_PROXY_CLUSTER_ID=… DSQL_PROXY_ENDPOINT=… $0 --listen 0.0.0.0:5432 --check',
-        'every flag is also an environment variable; --check fails fast in containers'),
+      .example('DSQL_PROXY_CLUSTER_ID=… DSQL_PROXY_ENDPOINT=… DSQL_PROXY_AUTH_FILE=users.txt $0 --listen 0.0.0.0:5432 --check',
+        'every flag is also an environment variable; --check fails fast in containers; a listener beyond loopback needs client authentication'),
     handler: (argv) => runner.choose(async () => {
       let raw = toRawOptions(argv);
       loadTrustedCas(raw.caFile); // a bad --ca-file is a usage error (exit 2) before anything is signed or dialed

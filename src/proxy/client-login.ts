@@ -9,14 +9,16 @@ import type { AccessPolicy, AuthMethod } from '../client/policy.js';
 import { ScramProtocolError, ScramServerExchange, type ScramVerifier } from '../client/scram.js';
 import { clientCertificateOf } from '../client/tls.js';
 import { abortable, deadline, DeadlineExceeded } from './abort.js';
-import type { ClientConnection } from './connection.js';
+import { ClientGone, type ClientConnection } from './connection.js';
 import { FrameStream } from './frame-stream.js';
 import { ConnectionFailure } from './ports.js';
 
 /** What the client login needs besides the policy. */
 export interface ClientLoginOptions {
-  /** Deadline for the whole exchange (the client-facing startup timeout). */
+  /** The client-facing startup timeout, as configured (named in the refusal). */
   readonly timeoutMs: number;
+  /** What is left of it since the client connected: the opening and the login share one deadline. */
+  readonly remainingMs?: number;
   /** Pause before a failed password is answered, so guessing costs the guesser time. */
   readonly failureDelayMs: number;
   /** Per-process secret behind the mock salts of unknown roles. */
@@ -31,6 +33,10 @@ export interface AdmittedClient {
   /** Bytes the client sent after its last authentication message (handed to the relay). */
   readonly remainder: Buffer;
 }
+
+/** Terminate ('X'): the client gave up on the login (psql does so when it has no password to give). */
+const TERMINATE = 0x58;
+const SCRAM_HINT = 'Connect with a client that speaks SCRAM-SHA-256 (libpq 10+, pgJDBC 42.2+, node-postgres 8+) and give it the password.';
 
 /** SCRAM messages are a few hundred bytes; anything near this is not a login. */
 const MAX_SASL_MESSAGE = 16 * 1024;
@@ -93,15 +99,17 @@ function checkCertificate(socket: TLSSocket, role: string): void {
 
 async function exchangePassword(conn: ClientConnection, role: string, policy: AccessPolicy, passwords: ReadonlyMap<string, ScramVerifier>,
   options: ClientLoginOptions, early: Buffer): Promise<{ method: 'scram' | 'scram-plus'; remainder: Buffer }> {
-  const limit = deadline(conn.signal, options.timeoutMs);
+  const limit = deadline(conn.signal, options.remainingMs ?? options.timeoutMs);
   const reader = new FrameStream(conn.client, 'typed', MAX_SASL_MESSAGE, early);
   const next = async (): Promise<Buffer> => {
     const frame = await abortable(reader.next(), limit.signal);
+    // A client that leaves mid-exchange has proved nothing and been told nothing: no failed login, no pause.
+    if (frame[0] === TERMINATE) throw new ClientGone();
     if (frame[0] !== MessageType.passwordMessage) throw new ProtocolError(`expected a SASL response, got message type 0x${frame[0]!.toString(16)}`);
     return frame;
   };
   const exchange = new ScramServerExchange({
-    user: role, verifier: passwords.get(role), mockSecret: options.mockSecret,
+    user: role, verifier: passwords.get(role), mockSecret: options.mockSecret, mockIterations: policy.mockIterations(passwords),
     channelBinding: conn.encrypted ? policy.tls?.channelBinding : undefined,
   });
   let outcome: { method: 'scram' | 'scram-plus'; remainder: Buffer } | undefined;
@@ -117,7 +125,8 @@ async function exchangePassword(conn: ClientConnection, role: string, policy: Ac
     }
   } catch (error) {
     if (error instanceof DeadlineExceeded) {
-      throw new ConnectionFailure(SqlState.protocolViolation, `the client did not complete authentication within ${options.timeoutMs / 1000} s`);
+      throw new ConnectionFailure(SqlState.protocolViolation, `the client did not complete authentication within ${options.timeoutMs / 1000} s`,
+        SCRAM_HINT);
     }
     if (!(error instanceof ScramProtocolError || error instanceof ProtocolError)) throw error;
     malformed = error; // the same checks run for unknown roles (a mock exchange), so its text tells nothing about them
@@ -131,7 +140,7 @@ async function exchangePassword(conn: ClientConnection, role: string, policy: Ac
   } catch {
     throw conn.signal.reason as Error;
   }
-  if (malformed) throw new ConnectionFailure(malformed.sqlstate, malformed.message);
+  if (malformed) throw new ConnectionFailure(malformed.sqlstate, malformed.message, SCRAM_HINT);
   throw new ConnectionFailure(SqlState.invalidPassword, `password authentication failed for user "${role}"`,
     'Check the password, or ask the proxy\'s operator for an entry in its --auth-file.');
 }

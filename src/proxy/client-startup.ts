@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { SqlState } from '../protocol/codes.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { parseStartupPacket, type CancelRequest, type StartupMessage } from '../protocol/startup.js';
@@ -116,24 +117,20 @@ function firstChunk(socket: Socket): Promise<Buffer | undefined> {
 }
 
 /** Runs the server side of the client's TLS handshake; from then on the connection reads and writes through it. */
-function startTls(conn: ClientConnection, tls: LocalTls, direct: boolean): Promise<void> {
-  const secure = startServerTls(conn.raw, tls);
+async function startTls(conn: ClientConnection, tls: LocalTls, direct: boolean): Promise<void> {
+  let secure: TLSSocket;
+  try {
+    secure = await startServerTls(conn.raw, tls);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'the client closed the connection during the TLS handshake'
+      : `TLS handshake with the client failed: ${(error as Error).message.trim()}`;
+    throw new ClientTlsFailure(reason);
+  }
   conn.useTls(secure);
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => { secure.off('secure', onSecure).off('error', onError).off('close', onClose); };
-    const onSecure = (): void => {
-      cleanup();
-      if (direct && secure.alpnProtocol !== POSTGRESQL_ALPN) {
-        // PostgreSQL 17 refuses direct TLS without ALPN, so that a TLS connection meant for another protocol never
-        // reaches it by accident; this proxy does the same, but says why.
-        reject(new ConnectionFailure(SqlState.protocolViolation, 'direct TLS connection without the ALPN protocol "postgresql"',
-          'Use a PostgreSQL 17+ client with sslnegotiation=direct, or sslnegotiation=postgres.'));
-        return;
-      }
-      resolve();
-    };
-    const onError = (error: Error): void => { cleanup(); reject(new ClientTlsFailure(`TLS handshake with the client failed: ${error.message.trim()}`)); };
-    const onClose = (): void => { cleanup(); reject(new ClientTlsFailure('the client closed the connection during the TLS handshake')); };
-    secure.once('secure', onSecure).once('error', onError).once('close', onClose);
-  });
+  if (direct && secure.alpnProtocol !== POSTGRESQL_ALPN) {
+    // PostgreSQL 17 refuses direct TLS without ALPN, so that a TLS connection meant for another protocol never
+    // reaches it by accident; this proxy does the same, but says why.
+    throw new ConnectionFailure(SqlState.protocolViolation, 'direct TLS connection without the ALPN protocol "postgresql"',
+      'Use a PostgreSQL 17+ client with sslnegotiation=direct, or sslnegotiation=postgres.');
+  }
 }

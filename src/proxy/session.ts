@@ -118,6 +118,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
       return;
     }
   } catch (error) {
+    record.tls ??= conn.encrypted; // a refusal inside TLS (no ALPN, a bad request after the handshake) says so too
     const reason = conn.signal.aborted ? conn.signal.reason as Error : error;
     conn.abort(reason instanceof Error ? reason : new Error(String(reason))); // releases any upstream socket
     const client = conn.client;
@@ -159,7 +160,9 @@ async function connectAndRelay(ctx: SessionContext, message: StartupMessage, cli
   if (startup.negotiate) client.write(negotiateProtocolVersion(PROTOCOL_3_0, startup.negotiate));
   const policy = deps.access ?? OPEN_POLICY;
   const admitted = await admitClient(conn, startup.user, policy, {
-    timeoutMs: deps.settings.startupTimeoutMs, failureDelayMs: deps.settings.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS,
+    timeoutMs: deps.settings.startupTimeoutMs,
+    remainingMs: Math.max(0, deps.settings.startupTimeoutMs - (deps.clock.now() - ctx.started)),
+    failureDelayMs: deps.settings.authFailureDelayMs ?? AUTH_FAILURE_DELAY_MS,
     mockSecret: policy.mockSecret, onAuthenticated: (method) => { record.auth = method; },
   }, clientRemainder);
   clientRemainder = admitted.remainder;

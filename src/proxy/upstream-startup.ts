@@ -50,7 +50,7 @@ export function upstreamStartup(message: StartupMessage, rules: StartupRules): U
       'Remove amzn-cluster-id from the client\'s options (PGOPTIONS): the proxy names its cluster itself. '
       + 'To reach another cluster, run a dsql-proxy for it.');
   }
-  let parameters = taken.parameters;
+  let parameters = lastOfEach(taken.parameters);
   const asked = startupParameter(message, 'database') ?? user; // PostgreSQL's default
   let database = asked;
   if (!rules.keepDatabase) {
@@ -65,4 +65,21 @@ export function upstreamStartup(message: StartupMessage, rules: StartupRules): U
     parameters,
     negotiate: negotiation.mustNegotiate ? negotiation.unsupportedOptions : undefined,
   };
+}
+
+/**
+ * Keeps only the last of a repeated parameter. PostgreSQL lets the last win, and so do the proxy's checks (the role
+ * --allow-roles, the password and the certificate are judged against); sending the repeats on would leave the
+ * server free to pick another `user` than the one the proxy admitted.
+ */
+function lastOfEach(parameters: readonly StartupParameter[]): readonly StartupParameter[] {
+  const names = new Set<string>();
+  const kept: StartupParameter[] = [];
+  for (let i = parameters.length - 1; i >= 0; i--) {
+    const parameter = parameters[i]!;
+    if (names.has(parameter[0])) continue;
+    names.add(parameter[0]);
+    kept.unshift(parameter);
+  }
+  return kept.length === parameters.length ? parameters : kept;
 }
