@@ -103,6 +103,12 @@ export function resolveAccessConfig(raw: RawAccessOptions, listen: HostPort): Ac
     }
   }
 
+  if (unixSocket && clientCaFile !== undefined && authFile === undefined && !allowUnauthenticated) {
+    throw new AccessConfigError('--unix-socket', 'libpq does not use TLS over a unix socket, so its clients cannot present the '
+      + 'certificate --tls-client-ca asks for and would connect unauthenticated: add --auth-file (passwords apply to socket clients), '
+      + 'or drop --unix-socket');
+  }
+
   return Object.freeze({
     authFile,
     tls: certFile && keyFile ? Object.freeze({ certFile, keyFile, clientCaFile }) : undefined,

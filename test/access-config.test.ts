@@ -36,6 +36,7 @@ describe('who may connect: validation before anything listens', () => {
     [['--unix-socket', '/tmp', '--allow-unauthenticated', '--unix-socket-mode', '0999'], '--unix-socket-mode', /not an octal file mode/],
     [['--unix-socket-mode', '0660'], '--unix-socket-mode', /only means something with --unix-socket/],
     [['--unix-socket', `/tmp/${'d'.repeat(100)}`, '--allow-unauthenticated'], '--unix-socket', /longer than the 107 bytes/],
+    [['--unix-socket', '/tmp', '--tls-cert', 'c', '--tls-key', 'k', '--tls-client-ca', 'ca'], '--unix-socket', /cannot present the certificate .* add --auth-file/],
   ])('refuses %j (%s)', async (argv, flag, message) => {
     const error = await errorFrom(argv);
     expect(error.flag).toBe(flag);

@@ -35,7 +35,7 @@ export const SERVE_ONLY_OPTIONS = {
   'keep-database': { type: 'boolean', group: 'Connection:', default: false,
     describe: 'send the database the client asks for; by default every session asks for postgres, DSQL\'s only database' },
   listen: { type: 'string', group: 'Local:', describe: 'address to accept PostgreSQL clients on (a bare port means 127.0.0.1:port)', default: DEFAULTS.listen },
-  'startup-timeout': { type: 'string', group: 'Local:', describe: 'seconds a client has to send its startup packet', default: DEFAULTS.startupTimeoutSeconds },
+  'startup-timeout': { type: 'string', group: 'Local:', describe: 'seconds a client has to send its startup packet, finish TLS and log in (SCRAM)', default: DEFAULTS.startupTimeoutSeconds },
   'log-level': { choices: LOG_LEVELS, group: 'Local:', describe: 'JSON log level on stderr', default: DEFAULTS.logLevel },
   check: { type: 'boolean', group: 'Local:', default: false, describe: 'run the doctor\'s network and login checks first; exit 1 if one fails' },
   user: { type: 'string', group: 'Local:', default: 'admin', describe: 'database role --check logs in as' },

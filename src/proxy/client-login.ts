@@ -55,14 +55,18 @@ export async function admitClient(conn: ClientConnection, role: string, policy: 
       'Connect from an allowed network, or add its block to the proxy\'s --allow-cidr.');
   }
   let certified = false;
-  if (policy.requireClientCertificate || policy.requireTls) {
+  // libpq never uses TLS over a unix socket; like PostgreSQL's hostssl, which does not cover `local`, the TLS and
+  // certificate rules bind TCP clients only (the socket's file mode governs local ones; config makes sure a password
+  // then still applies).
+  const local = address === undefined;
+  if (!local && (policy.requireClientCertificate || policy.requireTls)) {
     if (!conn.encrypted) {
       throw new ConnectionFailure(SqlState.invalidAuthorization,
         policy.requireClientCertificate ? 'connection requires a valid client certificate, over TLS' : 'this proxy accepts only TLS connections (--require-tls)',
         'Connect with sslmode=require or stronger (verify-full with the proxy\'s CA as sslrootcert).');
     }
   }
-  if (policy.requireClientCertificate) {
+  if (!local && policy.requireClientCertificate) {
     checkCertificate(conn.client as TLSSocket, role);
     certified = true;
   }
@@ -77,7 +81,7 @@ export async function admitClient(conn: ClientConnection, role: string, policy: 
   options.onAuthenticated?.(method);
   if (!policy.roleAllowed(role)) {
     throw new ConnectionFailure(SqlState.invalidAuthorization,
-      `role "${role}" may not connect through this proxy (--allow-roles ${policy.config.allowRoles!.join(',')})`,
+      `role "${role}" may not connect through this proxy (--allow-roles)`,
       'Connect as one of the allowed roles, or ask the proxy\'s operator to add this one.');
   }
   return { method, remainder };

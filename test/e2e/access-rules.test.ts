@@ -27,14 +27,15 @@ async function withProxy(raw: Parameters<typeof startTestProxy>[2], body: (proxy
 }
 
 describe('--allow-roles', () => {
-  it('refuses a role not on the list with FATAL 28000 naming the rule, before dialing; a listed role connects', async () => {
+  it('refuses a role not on the list with FATAL 28000 naming the rule (not the list), before dialing; a listed role connects', async () => {
     await withProxy({ allowRoles: 'app_reader,admin2' }, async (proxy) => {
       const before = rig.emulator.records.length;
       const closes = proxy.logs.closeCount;
       const refused = await psql(proxy.port, ['-At', '-c', 'select 1'], { conninfo: plain(proxy.port, 'admin') });
       expect(refused.status).not.toBe(0);
-      expect(refused.stderr).toContain('FATAL:  role "admin" may not connect through this proxy (--allow-roles app_reader,admin2)');
+      expect(refused.stderr).toContain('FATAL:  role "admin" may not connect through this proxy (--allow-roles)');
       expect(rig.emulator.records.length).toBe(before);
+      expect(refused.stderr).not.toContain('app_reader');
       expect(await proxy.logs.closeLineWith(closes, { user: 'admin', outcome: 'refused', auth: 'trust-loopback' })).toMatchObject({ user: 'admin', outcome: 'refused', auth: 'trust-loopback' });
       const served = await psql(proxy.port, ['-At', '-c', 'select current_user'], { conninfo: plain(proxy.port, 'app_reader') });
       expect(served.stdout.trim(), served.stderr).toBe('app_reader');
