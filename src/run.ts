@@ -1,6 +1,5 @@
 import { isLoopbackHost, unixSocketPath } from './access-config.js';
 import { createCredentials } from './aws/credentials.js';
-import { AuthFileError } from './client/auth-file.js';
 import { loadClientAccess, type ClientAccess } from './client/access.js';
 import type { CredentialSource } from './aws/token.js';
 import type { ProxyConfig } from './config.js';
@@ -100,8 +99,8 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
       if (roles === 0) logger.warn({ authFile: rules.authFile }, EMPTY_AUTH_FILE);
       else if (roles !== undefined) logger.info({ authFile: rules.authFile, roles }, 'auth file reloaded');
     } catch (error) {
-      const message = error instanceof AuthFileError ? error.message : (error as Error).message;
-      logger.error({ authFile: rules.authFile, error: message }, 'auth file not reloaded: keeping the previous one');
+      // AuthFileError and read errors name the file and line, never a verifier.
+      logger.error({ authFile: rules.authFile, error: (error as Error).message }, 'auth file not reloaded: keeping the previous one');
     }
   };
   return { address, server, logger, reload, close: () => server.close() };

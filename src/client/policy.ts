@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
-import type { AccessConfig } from '../access-config.js';
+import { isLoopbackHost, type AccessConfig } from '../access-config.js';
 import { SCRAM_DEFAULT_ITERATIONS, type ScramVerifier } from './scram.js';
 import type { LocalTls } from './tls.js';
 
@@ -86,6 +86,11 @@ export class AccessPolicy {
 
 /** Per loaded auth file (a reload makes a new map), its most common iteration count. */
 const typicalIterations = new WeakMap<ReadonlyMap<string, ScramVerifier>, number>();
+
+/** Whether a client address (`undefined` for a unix socket) is this host's own loopback, IPv4-mapped form included. */
+export function isLoopbackClient(address: string | undefined): boolean {
+  return address !== undefined && isLoopbackHost(unmapped(address));
+}
 
 /** An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d; the rules name IPv4 blocks as such. */
 function unmapped(address: string): string {

@@ -5,7 +5,7 @@ import { ProtocolError } from '../protocol/errors.js';
 import {
   authenticationSasl, authenticationSaslContinue, authenticationSaslFinal, parseSaslInitialResponse, parseSaslResponse,
 } from '../protocol/sasl.js';
-import type { AccessPolicy, AuthMethod } from '../client/policy.js';
+import { isLoopbackClient, type AccessPolicy, type AuthMethod } from '../client/policy.js';
 import { ScramProtocolError, ScramServerExchange, type ScramVerifier } from '../client/scram.js';
 import { clientCertificateOf } from '../client/tls.js';
 import { abortable, deadline, DeadlineExceeded } from './abort.js';
@@ -70,7 +70,7 @@ export async function admitClient(conn: ClientConnection, role: string, policy: 
     checkCertificate(conn.client as TLSSocket, role);
     certified = true;
   }
-  let method: AuthMethod = certified ? 'cert' : loopback(address) ? 'trust-loopback' : 'trust';
+  let method: AuthMethod = certified ? 'cert' : isLoopbackClient(address) ? 'trust-loopback' : 'trust';
   let remainder = early;
   const passwords = policy.passwords;
   if (passwords) {
@@ -147,8 +147,4 @@ async function exchangePassword(conn: ClientConnection, role: string, policy: Ac
   if (malformed) throw new ConnectionFailure(malformed.sqlstate, malformed.message, SCRAM_HINT);
   throw new ConnectionFailure(SqlState.invalidPassword, `password authentication failed for user "${role}"`,
     'Check the password, or ask the proxy\'s operator for an entry in its --auth-file.');
-}
-
-function loopback(address: string | undefined): boolean {
-  return address !== undefined && (address === '::1' || /^(::ffff:)?127\./.test(address));
 }

@@ -29,10 +29,17 @@ export async function clearStaleSocket(path: string): Promise<void> {
   await unlink(path).catch((error: NodeJS.ErrnoException) => { if (error.code !== 'ENOENT') throw error; });
 }
 
+/**
+ * Whether a process serves the socket. Only ECONNREFUSED means nobody does: a live server with a full backlog
+ * answers EAGAIN, and must not lose its socket file (a unix-socket connect never waits, so no deadline is needed).
+ */
 function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const probe = connect({ path });
     probe.once('connect', () => { probe.destroy(); resolve(true); });
-    probe.once('error', () => resolve(false));
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED') resolve(false);
+      else reject(new Error(`cannot tell whether ${path} is in use (${error.code ?? error.message}): remove it if no process serves it`));
+    });
   });
 }
