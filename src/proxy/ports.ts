@@ -85,3 +85,46 @@ export interface Logger {
 
 /** The real monotonic clock. */
 export const systemClock: Clock = { now: () => performance.now() };
+
+/** Live byte counts of one relay: plain fields the relay bumps once per read, read by /metrics when scraped. */
+export interface RelayBytes {
+  /** Bytes read from the client and written upstream so far. */
+  readonly fromClient: number;
+  /** Bytes read from the server and written to the client so far. */
+  readonly toClient: number;
+}
+
+/**
+ * What one listener reports for /metrics. Every call is a counter bump or a histogram observation, made once per
+ * connection or per event, never per message: bytes are read from the relays' own counters at scrape time.
+ */
+export interface ListenerMetrics {
+  /** A client connection was accepted; it counts as active until connectionClosed. */
+  connectionAccepted(): void;
+  /**
+   * The connection is closed. `outcome` is the close line's outcome (relayed, refused, failed, client-gone, …);
+   * `sqlstate` is the SQLSTATE the client was sent when the proxy or the server refused it.
+   */
+  connectionClosed(outcome: string, sqlstate?: string): void;
+  /** Reaching the endpoint (resolve, TCP, TLS) took `seconds`. */
+  upstreamConnected(seconds: number): void;
+  /** The IAM login at the server (token sent → ReadyForQuery) took `seconds`. */
+  upstreamLoggedIn(seconds: number): void;
+  /** Signing an IAM token failed (credential source error or timeout). */
+  tokenSigningFailed(): void;
+  /** A CancelRequest was forwarded upstream (true) or dropped (false). */
+  cancel(forwarded: boolean): void;
+  /** A relay started with these live counters; the returned function is called once when it ends. */
+  relaying(bytes: RelayBytes): () => void;
+}
+
+/** Metrics that go nowhere (no --http-listen). */
+export const NO_METRICS: ListenerMetrics = {
+  connectionAccepted: () => undefined,
+  connectionClosed: () => undefined,
+  upstreamConnected: () => undefined,
+  upstreamLoggedIn: () => undefined,
+  tokenSigningFailed: () => undefined,
+  cancel: () => undefined,
+  relaying: () => () => undefined,
+};

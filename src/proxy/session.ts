@@ -11,7 +11,9 @@ import { admitClient } from './client-login.js';
 import { AccessPolicy, type AuthMethod } from '../client/policy.js';
 import { ClientGone, ShuttingDown, type ClientConnection } from './connection.js';
 import { StreamClosedError } from './frame-stream.js';
-import { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './ports.js';
+import type { ConnectionSlots } from './connection-slots.js';
+import type { ConnectRateLimiter } from './connect-rate.js';
+import { ConnectionFailure, type ListenerMetrics, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './ports.js';
 import { relay } from './relay.js';
 import { upstreamClosedError } from './upstream-closed.js';
 import { upstreamStartup, type StartupRules, type UpstreamStartup } from './upstream-startup.js';
@@ -37,6 +39,12 @@ export interface SessionDeps {
   readonly settings: SessionSettings;
   /** Who may connect and how they prove it; absent means every client is let in as it is (loopback default). */
   readonly access?: AccessPolicy;
+  /** Where this listener's counters go (NO_METRICS when absent). */
+  readonly metrics?: ListenerMetrics;
+  /** The process-wide --max-connections budget (absent: no limit). */
+  readonly slots?: ConnectionSlots;
+  /** The --max-connect-rate queue of this listener's cluster (absent: no limit). */
+  readonly connectRate?: ConnectRateLimiter;
 }
 
 /** How a connection ended, for the close log line. */
