@@ -47,6 +47,32 @@ export class MessageBoundaries {
     }
   }
 
+  /**
+   * Feeds `chunk` only as far as the stream's next message boundary and returns how many bytes that took: 0 when
+   * the stream is already at one, -1 when the whole chunk was fed without reaching one (or the stream is broken).
+   * Lets a caller cut a stream cleanly between two messages.
+   */
+  feedToBoundary(chunk: Buffer): number {
+    if (this.atBoundary) return 0;
+    let at = 0;
+    while (at < chunk.length && !this.broken) {
+      if (this.remaining > 0) {
+        const skip = Math.min(this.remaining, chunk.length - at);
+        this.remaining -= skip;
+        at += skip;
+        if (this.remaining === 0) this.last = this.current;
+      } else {
+        this.header[this.headerFill++] = chunk[at++]!;
+        if (this.headerFill === 5) {
+          this.headerFill = 0;
+          this.begin(this.header[0]!, this.header.readInt32BE(1));
+        }
+      }
+      if (this.atBoundary) return at;
+    }
+    return -1;
+  }
+
   private begin(type: number, lengthWord: number): void {
     if (lengthWord < 4) { this.broken = true; return; }
     this.current = type;

@@ -60,5 +60,7 @@ export const SqlState = {
   invalidAuthorization: '28000',
   invalidPassword: '28P01',
   adminShutdown: '57P01',
+  tooManyConnections: '53300',
+  configurationLimitExceeded: '53400',
   internalError: 'XX000',
 } as const;

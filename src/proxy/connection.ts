@@ -18,6 +18,14 @@ export class ShuttingDown extends Error {
   }
 }
 
+/** The abort reason when a draining proxy's --max-sigterm-delay ran out before the session ended. */
+export class Terminating extends Error {
+  constructor() {
+    super('terminating connection: dsql-proxy is shutting down');
+    this.name = 'Terminating';
+  }
+}
+
 /**
  * Owns one client connection's sockets from accept to close: the client socket and every upstream socket opened
  * for it. Its signal aborts when the client leaves before the relay (ClientGone) or the server shuts down
@@ -30,6 +38,7 @@ export class ClientConnection {
   private relaying = false;
   private clientClosed = false;
   private onDone: (() => void) | undefined;
+  private terminator: (() => void) | undefined;
 
   private current: Socket;
 
@@ -85,6 +94,20 @@ export class ClientConnection {
   /** From now on the relay owns teardown: a client leaving no longer destroys the upstream at once. */
   startRelay(): void {
     this.relaying = true;
+  }
+
+  /** How to end this connection gracefully once its relay runs (set by the session). */
+  onTerminate(terminator: () => void): void {
+    this.terminator = terminator;
+  }
+
+  /**
+   * Ends the connection gracefully (a drain's deadline): before the relay, every phase aborts with Terminating and
+   * the session tells the client; during the relay, the relay ends at the next message boundary.
+   */
+  terminate(): void {
+    if (this.terminator) this.terminator();
+    else this.abort(new Terminating());
   }
 
   /** Stops every pending phase with `reason`; before the relay, destroys the upstream sockets. */

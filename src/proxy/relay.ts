@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { BatchWriter } from './batch-writer.js';
-import type { ChunkSource } from './ports.js';
+import type { ChunkSource, RelayBytes } from './ports.js';
 
 /** Which side ended the relay first. */
 export type ClosedBy = 'client' | 'server';
@@ -26,6 +26,22 @@ export interface RelayHooks {
   readonly serverGone?: () => Buffer | undefined;
 }
 
+/** Says how many bytes of `chunk` complete the message in progress: 0 at a boundary, -1 when it does not end in it. */
+export type BoundaryCut = (chunk: Buffer) => number;
+
+/** A running relay: its live byte counts, and a way to end it between two messages. */
+export interface RelayControl {
+  /** Bumped once per read; read by /metrics while the relay runs. */
+  readonly bytes: RelayBytes;
+  /**
+   * Ends the relay cleanly: the client stops being read, the server's bytes keep flowing until `cut` finds the end
+   * of the message in progress, then `farewell` (a FATAL ErrorResponse) goes to the client, `serverFarewell` (a
+   * Terminate, when the client side is at a boundary too) to the server, and both are closed. When no boundary
+   * comes within `waitMs`, both are destroyed without a word.
+   */
+  endAtBoundary(cut: BoundaryCut, farewell: Buffer, serverFarewell: Buffer | undefined, waitMs: number): void;
+}
+
 /** How long a side may take to flush its pending writes after the other side closed. */
 const FLUSH_GRACE_MS = 5_000;
 
@@ -38,16 +54,19 @@ const FLUSH_GRACE_MS = 5_000;
  */
 export function relay(
   client: Duplex, server: Duplex, done: (result: RelayResult) => void, serverChunks?: ChunkSource, hooks: RelayHooks = {},
-): void {
-  let bytesFromClient = 0;
-  let bytesToClient = 0;
+): RelayControl {
+  const bytes = { fromClient: 0, toClient: 0 };
   let closedBy: ClosedBy | undefined;
   let firstError: Error | undefined;
   let open = 2;
   let clientEnded = false;
   let farewellAsked = false;
   const fromClient = hooks.fromClient;
-  const fromServer = hooks.fromServer;
+  // Replaced by the cutting watcher when the relay is asked to end at a message boundary.
+  let fromServer = hooks.fromServer;
+  /** While ending: the server chunk is written only up to this many bytes (-1: whole), then the relay ends. */
+  let cutAt = -1;
+  let finishing: (() => void) | undefined;
 
   // The first time the server side ends or closes while the client is still there: the caller's last word.
   const farewell = (): void => {
@@ -57,11 +76,12 @@ export function relay(
     if (bytes && client.writable) client.write(bytes);
   };
 
-  const pump = (source: Duplex, sink: Duplex, count: (n: number) => void, watch: ((chunk: Buffer) => void) | undefined,
+  const pump = (source: Duplex, sink: Duplex, count: (n: number) => void, watch: () => ((chunk: Buffer) => void) | undefined,
     onEnd: () => void): void => {
     source.on('data', (chunk: Buffer) => {
       count(chunk.length);
-      watch?.(chunk);
+      watch()?.(chunk);
+      if (cutAt >= 0 && source === server) { sink.write(chunk.subarray(0, cutAt)); finishing!(); return; }
       if (!sink.write(chunk)) source.pause();
     });
     sink.on('drain', () => source.resume());
@@ -82,15 +102,18 @@ export function relay(
       }
     }
     self.removeAllListeners('data');
-    if (--open === 0) done({ bytesFromClient, bytesToClient, closedBy: closedBy!, error: firstError });
+    if (--open === 0) done({ bytesFromClient: bytes.fromClient, bytesToClient: bytes.toClient, closedBy: closedBy!, error: firstError });
   };
 
   const onError = (error: Error): void => { firstError ??= error; };
 
-  pump(client, server, (n) => { bytesFromClient += n; }, fromClient, () => { clientEnded = true; });
+  pump(client, server, (n) => { bytes.fromClient += n; }, () => fromClient, () => { clientEnded = true; });
   let flushServer = (): void => undefined;
-  if (serverChunks) flushServer = pumpChunks(server, serverChunks, client, (n) => { bytesToClient += n; }, fromServer, farewell);
-  else pump(server, client, (n) => { bytesToClient += n; }, fromServer, farewell);
+  const watchServer = (): ((chunk: Buffer) => void) | undefined => fromServer;
+  const cutServer = (): number => cutAt;
+  if (serverChunks) {
+    flushServer = pumpChunks(server, serverChunks, client, (n) => { bytes.toClient += n; }, watchServer, farewell, cutServer, () => finishing!());
+  } else pump(server, client, (n) => { bytes.toClient += n; }, watchServer, farewell);
   client.on('error', onError).once('close', onClose('client', client, server));
   server.on('error', onError).once('close', onClose('server', server, client));
   // A side that ended before the relay began (a client that sent its startup and FIN together) has already
@@ -99,6 +122,38 @@ export function relay(
   if (server.readableEnded) { farewell(); client.end(); }
   client.resume();
   server.resume();
+
+  const endAtBoundary = (cut: BoundaryCut, last: Buffer, serverLast: Buffer | undefined, waitMs: number): void => {
+    if (finishing || closedBy) return;
+    client.pause(); // what the client sends from now on would only be cut off mid-way
+    const timer = setTimeout(() => { client.destroy(); server.destroy(); }, waitMs);
+    timer.unref();
+    finishing = (): void => {
+      clearTimeout(timer);
+      fromServer = undefined;
+      cutAt = -1;
+      farewellAsked = true; // the farewell below replaces serverGone's
+      // Nothing more is read from the server, and a drained client must not restart it.
+      server.removeAllListeners('data');
+      client.removeAllListeners('drain');
+      server.pause();
+      flushServer();
+      const hard = setTimeout(() => { client.destroy(); server.destroy(); }, FLUSH_GRACE_MS);
+      hard.unref(); // left to run out: destroying a closed socket again does nothing
+      const destroyServer = (): void => { server.destroy(); };
+      if (!server.writable) server.destroy();
+      else if (serverLast) server.end(serverLast, destroyServer);
+      else server.end(destroyServer);
+      if (client.writable) client.end(last, () => client.destroy());
+      else client.destroy();
+    };
+    flushServer();
+    const taken = cut(Buffer.alloc(0));
+    if (taken === 0) { finishing(); return; }
+    // Until the message in progress ends, each server chunk is measured before it is written.
+    fromServer = (chunk): void => { cutAt = cut(chunk); };
+  };
+  return { bytes, endAtBoundary };
 }
 
 /**
@@ -107,18 +162,25 @@ export function relay(
  * Returns the function that writes out whatever is still gathered.
  */
 function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n: number) => void,
-  watch: ((chunk: Buffer) => void) | undefined, onEnd: () => void): () => void {
+  watch: () => ((chunk: Buffer) => void) | undefined, onEnd: () => void, cutAt: () => number, finish: () => void): () => void {
   // Whatever the handshake left in the stream goes first, in order.
   for (let chunk = source.read() as Buffer | null; chunk !== null; chunk = source.read() as Buffer | null) {
     count(chunk.length);
-    watch?.(chunk);
+    watch()?.(chunk);
     sink.write(chunk);
   }
   const writer = new BatchWriter(sink, () => source.pause());
   const retained = (): void => chunks.retainLast();
   chunks.attach((chunk) => {
     count(chunk.length);
-    watch?.(chunk);
+    watch()?.(chunk);
+    const cut = cutAt();
+    if (cut >= 0) {
+      writer.flush();
+      sink.write(Buffer.from(chunk.subarray(0, cut))); // the reused read buffer must not be written by reference
+      finish();
+      return false;
+    }
     return writer.write(chunk, retained);
   });
   sink.on('drain', () => source.resume());

@@ -17,6 +17,8 @@ export class ProxyServer {
   /** The cancel keys of this listener's sessions: a cancel is forwarded only for one of them. */
   readonly cancelKeys = new CancelKeys();
   private nextId = 1;
+  private closing = false;
+  private listenersClosed: Promise<void> | undefined;
 
   /** Creates a server that is not yet listening. */
   constructor(private readonly deps: SessionDeps, private readonly log: Logger) {}
@@ -70,28 +72,55 @@ export class ProxyServer {
    * listener and all of them are closed.
    */
   async close(): Promise<void> {
-    const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const listenersClosed = this.stopListening();
     const all = [...this.connections];
     for (const connection of all) connection.destroy();
-    await Promise.all([...listenersClosed, ...all.map((c) => c.done)]);
+    await Promise.all([listenersClosed, ...all.map((c) => c.done)]);
+  }
+
+  /** Closes every listening socket once (drain then close is fine); resolves when they are closed. */
+  private stopListening(): Promise<void> {
+    this.closing = true;
+    this.listenersClosed ??= Promise.all(this.servers.map((server) => new Promise<void>((resolve) => {
+      // net.Server's callback waits for the connections it accepted too: the listening socket itself is shut at once.
+      server.close(() => resolve());
+    }))).then(() => undefined);
+    return this.listenersClosed;
+  }
+
+  /** True once drain or close has begun: the listeners no longer accept. */
+  get stopping(): boolean {
+    return this.closing;
   }
 
   /**
-   * Graceful stop: stops accepting at once, lets sessions carry on, and after `graceMs` sends each one still open
-   * FATAL 57P01 at a message boundary and closes it. Resolves when every connection is closed.
-   * STUB: the draining change fills it in (today it closes at once).
+   * Graceful stop: stops accepting at once (the port is free for a successor), lets sessions carry on, and after
+   * `graceMs` ends each one still open: a relayed session at the next message boundary with FATAL 57P01, one still
+   * starting with the same FATAL at once. Resolves when every connection is closed.
    */
   async drain(graceMs: number): Promise<void> {
-    void graceMs;
-    await this.close();
+    const listenersClosed = this.stopListening();
+    const open = [...this.connections];
+    if (open.length > 0) {
+      const timer = setTimeout(() => { for (const connection of this.connections) connection.terminate(); }, graceMs);
+      await Promise.all(open.map((connection) => connection.done));
+      clearTimeout(timer);
+    }
+    await listenersClosed;
   }
 
   private accept(socket: Socket): void {
     const connection = new ClientConnection(socket);
     this.connections.add(connection);
-    void connection.done.then(() => this.connections.delete(connection));
+    const { slots, metrics } = this.deps;
+    const slotTaken = slots ? slots.tryTake() : true;
+    metrics?.connectionAccepted();
+    void connection.done.then(() => {
+      this.connections.delete(connection);
+      if (slots && slotTaken) slots.release();
+    });
     const log = this.log.child({ conn: this.nextId++ });
-    runSession(connection, this.deps, this.cancelKeys, log).catch((error: unknown) => {
+    runSession(connection, this.deps, this.cancelKeys, log, { overLimit: !slotTaken }).catch((error: unknown) => {
       log.error({ error: error instanceof Error ? error.message : String(error) }, 'session crashed');
       connection.destroy(error instanceof Error ? error : new Error(String(error)));
     });

@@ -2,19 +2,19 @@ import { PROTOCOL_3_0, SqlState } from '../protocol/codes.js';
 import { MessageBoundaries } from '../protocol/boundary.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { errorResponse, negotiateProtocolVersion } from '../protocol/messages.js';
-import { abortable, deadline, DeadlineExceeded } from './abort.js';
 import { authenticateUpstream, ServerRejection } from './authenticate.js';
 import type { CancelKeys } from './cancel-keys.js';
 import { forwardCancel, type CancelOutcome } from './cancel.js';
 import { ClientTlsFailure, readOpening } from './client-startup.js';
 import { admitClient } from './client-login.js';
 import { AccessPolicy, type AuthMethod } from '../client/policy.js';
-import { ClientGone, ShuttingDown, type ClientConnection } from './connection.js';
+import { ClientGone, ShuttingDown, Terminating, type ClientConnection } from './connection.js';
 import { StreamClosedError } from './frame-stream.js';
 import type { ConnectionSlots } from './connection-slots.js';
 import type { ConnectRateLimiter } from './connect-rate.js';
-import { ConnectionFailure, type ListenerMetrics, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './ports.js';
+import { ConnectionFailure, NO_METRICS, type ListenerMetrics, type Clock, type Dialer, type Logger, type TokenProvider } from './ports.js';
 import { relay } from './relay.js';
+import { signAndDial } from './sign-and-dial.js';
 import { upstreamClosedError } from './upstream-closed.js';
 import { upstreamStartup, type StartupRules, type UpstreamStartup } from './upstream-startup.js';
 import type { StartupMessage } from '../protocol/startup.js';
@@ -56,12 +56,26 @@ export const AUTH_FAILURE_DELAY_MS = 250;
 const FATAL_FLUSH_GRACE_MS = 2_000;
 /** What a client may send before its login is done (pipelined queries) before the proxy stops reading it. */
 const EARLY_CLIENT_BYTES = 1024 * 1024;
-/** How much longer than the dialer's own deadline the session waits for a dial (so the dialer's precise failure wins). */
-const DIAL_GRACE_MS = 500;
+/** How long a drained session may take to reach the end of the message in progress before it is cut. */
+const TERMINATE_WAIT_MS = 5_000;
 const ERROR_RESPONSE = 0x45; // 'E': the server said why before closing
 const TERMINATE = 0x58; // 'X': the client asked to close
 
 const OPEN_POLICY = AccessPolicy.open();
+/** PostgreSQL's Terminate message, sent upstream when a drained session ends between two client messages. */
+const TERMINATE_MESSAGE = Buffer.from([TERMINATE, 0, 0, 0, 4]);
+
+/** What a drained session's client is told when --max-sigterm-delay runs out (as PostgreSQL's smart shutdown says). */
+export function shutdownFailure(): ConnectionFailure {
+  return new ConnectionFailure(SqlState.adminShutdown, 'terminating connection: dsql-proxy is shutting down',
+    'The proxy was stopped and its --max-sigterm-delay has passed; reconnect once it (or its replacement) is back.');
+}
+
+/** Per-connection facts the listener knows at accept. */
+export interface AcceptFacts {
+  /** No --max-connections slot was free: the client is told so once its startup packet has been read. */
+  readonly overLimit?: boolean;
+}
 
 /** Mutable facts gathered while the session runs, logged when it closes. */
 interface SessionRecord {
@@ -71,6 +85,8 @@ interface SessionRecord {
   database?: string;
   upstream?: string;
   outcome?: Outcome;
+  /** The SQLSTATE the client was refused with (for metrics). */
+  sqlstate?: string;
 }
 
 /** One session's collaborators and state, passed between its phases. */
@@ -90,8 +106,10 @@ interface SessionContext {
  * failure before the relay reaches the client as a FATAL ErrorResponse; every await runs under the connection's
  * signal, so a client that leaves or a server shutting down stops it at once. Never rejects.
  */
-export async function runSession(conn: ClientConnection, deps: SessionDeps, keys: CancelKeys, log: Logger): Promise<void> {
+export async function runSession(conn: ClientConnection, deps: SessionDeps, keys: CancelKeys, log: Logger,
+  facts: AcceptFacts = {}): Promise<void> {
   const started = deps.clock.now();
+  const metrics = deps.metrics ?? NO_METRICS;
   const record: SessionRecord = {};
   const raw = conn.raw;
   raw.on('error', () => undefined); // errors surface through reads/writes; never crash the process
@@ -103,6 +121,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
     const line = { client: peer, ...record, durationMs: Math.round(deps.clock.now() - started), ...extra };
     if (record.outcome === 'probe') log.debug(line, 'connection closed');
     else log.info(line, 'connection closed');
+    metrics.connectionClosed(record.outcome ?? 'failed', record.sqlstate);
   };
 
   try {
@@ -118,9 +137,14 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
         const result = await forwardCancel(conn, opening.request, deps, keys, log);
         record.outcome = result.outcome;
         record.upstream = result.upstream;
+        if (result.outcome !== 'cancel-failed') metrics.cancel(result.outcome === 'cancel-forwarded');
       }
       // PostgreSQL closes after a CancelRequest; the socket is paused, so close it outright once flushed.
       endAfterFlush(conn.client, Buffer.alloc(0));
+    } else if (facts.overLimit) {
+      const max = deps.slots?.max ?? 0;
+      throw new ConnectionFailure(SqlState.tooManyConnections, `sorry, too many clients already: dsql-proxy serves at most ${max} (--max-connections)`,
+        'Try again when other sessions have ended, use a connection pool, or raise --max-connections.');
     } else {
       await connectAndRelay({ conn, deps, keys, log, record, started, finish }, opening.message, opening.remainder);
       return;
@@ -140,14 +164,20 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
       conn.destroy(reason);
     } else if (reason instanceof ShuttingDown) {
       record.outcome = 'shutdown';
+    } else if (reason instanceof Terminating) {
+      record.outcome = 'shutdown';
+      record.sqlstate = SqlState.adminShutdown;
+      closeWithError(client, shutdownFailure());
     } else if (reason instanceof ServerRejection) {
       log.warn({ sqlstate: reason.fields.code, error: reason.fields.message }, 'server rejected the connection');
       record.outcome = 'rejected-by-server';
+      record.sqlstate = reason.fields.code;
       endAfterFlush(client, reason.frame); // relayed unchanged
     } else {
       const failure = toFailure(reason);
-      const refused = failure.sqlstate.startsWith('28');
+      const refused = failure.sqlstate.startsWith('28') || failure.sqlstate === SqlState.tooManyConnections;
       record.outcome = client.destroyed ? 'client-gone' : refused ? 'refused' : 'failed';
+      record.sqlstate = failure.sqlstate;
       log.warn({ sqlstate: failure.sqlstate, error: failure.message }, refused ? 'client refused' : 'connection failed before relay');
       closeWithError(client, failure);
     }
@@ -192,10 +222,13 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
   const server = upstream.socket;
   server.on('error', () => undefined); // reported through the login or the relay
 
+  const loginStarted = deps.clock.now();
   const login = await authenticateUpstream(server, {
     parameters: startup.parameters, token, timeoutMs: deps.settings.authTimeoutMs, signal: conn.signal,
     onNotice: (frame) => client.write(frame),
   });
+  const metrics = deps.metrics ?? NO_METRICS;
+  metrics.upstreamLoggedIn((deps.clock.now() - loginStarted) / 1000);
   const unregister = login.backendKey ? keys.register(login.backendKey, { address: upstream.address }) : undefined;
 
   // From here the stream is at a message boundary both ways; follow it to tell a silent upstream close apart.
@@ -209,8 +242,10 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
   log.debug({ upstream: record.upstream }, 'authenticated; relaying');
   record.outcome = 'relayed';
   conn.startRelay();
-  relay(client, server, (result) => {
+  let relayEnded = (): void => undefined;
+  const control = relay(client, server, (result) => {
     unregister?.();
+    relayEnded();
     ctx.finish({
       bytesFromClient: result.bytesFromClient,
       bytesToClient: result.bytesToClient,
@@ -227,52 +262,17 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
       return upstreamClosedError(ageMs);
     },
   });
-}
-
-/**
- * Signs the token, then dials, under one deadline: signing is local and cheap, so a credential failure costs no
- * upstream connection, and a credential source that hangs cannot hold the client past --connect-timeout.
- * The upstream socket is adopted by the connection the moment it exists, even if nobody waits for it any more.
- */
-async function signAndDial(conn: ClientConnection, user: string, deps: SessionDeps): Promise<{ token: string; upstream: UpstreamConnection }> {
-  const seconds = deps.settings.connectTimeoutMs / 1000;
-  const started = deps.clock.now();
-  const limit = deadline(conn.signal, deps.settings.connectTimeoutMs);
-  try {
-    let token: string;
-    try {
-      token = await deps.tokens.token(user, limit.signal);
-    } catch (error) {
-      if (!(error instanceof DeadlineExceeded)) throw error;
-      throw new ConnectionFailure(SqlState.invalidAuthorization,
-        `dsql-proxy could not sign an IAM token within ${seconds} s: the AWS credential source did not answer`,
-        'Check the credential source (aws sts get-caller-identity): an SSO login waiting for a browser, a credential_process '
-        + 'or metadata endpoint that hangs. Sessions already open are not affected.');
-    }
-    // The dialer keeps its own --connect-timeout deadline, with failures that say which step stalled; the
-    // session's outlasts it slightly, so it decides only when signing used up part of the time.
-    limit.clear();
-    const dialLimit = deadline(conn.signal, Math.max(0, started + deps.settings.connectTimeoutMs - deps.clock.now()) + DIAL_GRACE_MS);
-    const dialing = deps.dialer.dial({ signal: dialLimit.signal }).then((upstream) => {
-      if (dialLimit.signal.aborted || !conn.adopt(upstream.socket)) {
-        upstream.socket.destroy();
-        throw dialLimit.signal.reason as Error;
-      }
-      return upstream;
-    });
-    dialing.catch(() => undefined);
-    try {
-      return { token, upstream: await abortable(dialing, dialLimit.signal) };
-    } catch (error) {
-      if (!(error instanceof DeadlineExceeded)) throw error;
-      throw new ConnectionFailure(SqlState.unableToConnect, `could not connect to the endpoint within ${seconds} s`,
-        'Check that the endpoint\'s security group allows inbound TCP 5432 from this host, or raise --connect-timeout.');
-    } finally {
-      dialLimit.clear();
-    }
-  } finally {
-    limit.clear();
-  }
+  relayEnded = metrics.relaying(control.bytes);
+  conn.onTerminate(() => {
+    // midMessage: the server was sending a message, which is let through whole before the FATAL.
+    log.info({ midMessage: !fromServer.atBoundary }, 'terminating the session: the drain delay has passed');
+    record.outcome = 'shutdown';
+    record.sqlstate = SqlState.adminShutdown;
+    const failure = shutdownFailure();
+    const farewell = errorResponse({ severity: 'FATAL', code: failure.sqlstate, message: failure.message, hint: failure.hint });
+    control.endAtBoundary((chunk) => fromServer.feedToBoundary(chunk), farewell,
+      fromClient.atBoundary ? TERMINATE_MESSAGE : undefined, TERMINATE_WAIT_MS);
+  });
 }
 
 function toFailure(error: unknown): ConnectionFailure {

@@ -51,4 +51,30 @@ describe('MessageBoundaries', () => {
     boundaries.feed(Buffer.from([0x5a, 0, 0, 0, 2]));
     expect(boundaries.atBoundary).toBe(false);
   });
+
+  it('cuts a stream at the first message end after any split point, for every pair of chunkings', () => {
+    for (let split = 0; split <= stream.length; split++) {
+      for (const step of [1, 7, 400]) {
+        const boundaries = new MessageBoundaries();
+        boundaries.feed(stream.subarray(0, split));
+        const expected = split === 0 || ends.includes(split) ? split : ends.find((end) => end > split)!;
+        let at = split;
+        let cut = -1;
+        while (at < stream.length || at === split) {
+          const chunk = stream.subarray(at, Math.min(stream.length, at + step));
+          const taken = boundaries.feedToBoundary(chunk);
+          if (taken >= 0) { cut = at + taken; break; }
+          at += chunk.length;
+        }
+        expect(cut, `split ${split}, chunks of ${step}`).toBe(expected);
+        expect(boundaries.atBoundary).toBe(true);
+      }
+    }
+  });
+
+  it('finds no boundary to cut at in a broken stream', () => {
+    const boundaries = new MessageBoundaries();
+    boundaries.feed(Buffer.from([0x44, 0, 0]));
+    expect(boundaries.feedToBoundary(Buffer.from([0, 2, 0x5a, 0, 0, 0, 4]))).toBe(-1);
+  });
 });
