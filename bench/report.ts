@@ -65,6 +65,13 @@ function verdicts(r: BenchResults): Verdict[] {
     cmp(`${key === 'copyOut' ? 'COPY TO STDOUT' : 'COPY FROM STDIN'} ≥ 90 % of direct`, m('dsql-proxy', key), m('direct', key), (a, b) => a >= 0.9 * b,
       `${((100 * m('dsql-proxy', key)) / m('direct', key)).toFixed(0)} %`);
   }
+  if (has('dsql-proxy+metrics')) {
+    const cost = (key: string): number => m('dsql-proxy+metrics', key) / m('dsql-proxy', key);
+    cmp('metrics (--http-listen, scraped every second) add no measurable relay CPU (≤ 5 %)', m('dsql-proxy+metrics', 'cpu8'), m('dsql-proxy', 'cpu8'),
+      (a, b) => a <= 1.05 * b,
+      `CPU per transaction ${m('dsql-proxy+metrics', 'cpu8').toFixed(1)} µs vs ${m('dsql-proxy', 'cpu8').toFixed(1)} µs (${(100 * (cost('cpu8') - 1)).toFixed(1)} %); `
+      + `TPS at 8 clients ${(100 * (cost('tps8') - 1)).toFixed(1)} %; COPY out ${(100 * (cost('copyOut') - 1)).toFixed(1)} %`);
+  }
   cmp('new-connection latency ≤ direct + 1 ms', m('dsql-proxy', 'connMs'), m('direct', 'connMs'), (a, b) => a <= b + 1,
     `${m('dsql-proxy', 'connMs').toFixed(2)} ms vs ${m('direct', 'connMs').toFixed(2)} ms`);
   if (has('dsql-proxy+scram')) {

@@ -12,6 +12,7 @@ import { percentile, pgbench, run } from './pgbench.js';
 import { cpuTimes, rssBytes, startProcess, type CpuTimes } from './processes.js';
 import { markdown, type BenchResults, type PathFigures } from './report.js';
 import { bastionPaths } from './bastion.js';
+import { metricsPath } from './metrics.js';
 
 /**
  * `npm run bench`: PostgreSQL and the DSQL endpoint emulator from test/support, then pgbench through each
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
   const emulator = new DsqlEmulator(emulatorOptions);
   const cluster: BenchCluster = { ...CLUSTER, emulatorPort: await emulator.start(), caFile: ca.certFile, credentials: CREDENTIALS, staticPassword: staticLogin.password };
   const paths: BenchPath[] = [directPath(cluster), await proxyPath(cluster)];
+  if (wanted('select') || wanted('copy')) paths.push(await metricsPath(cluster));
   const bouncer = await pgbouncerPath(cluster);
   if (bouncer) paths.push(bouncer);
   else log('pgbouncer not installed: its column is skipped (Debian: apt-get install -y pgbouncer)');
