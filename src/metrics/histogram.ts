@@ -7,14 +7,12 @@ export const LATENCY_BUCKETS_SECONDS: readonly number[] = [0.001, 0.0025, 0.005,
 /** One histogram series: a count per bucket (not cumulative; rendering adds them up), a sum and a count. */
 export class Histogram {
   /** Observations per bucket; the last slot holds those above every bound (the +Inf bucket's own share). */
-  readonly counts: number[];
-  /** Sum of every observation. */
-  sum = 0;
-  /** Number of observations. */
-  count = 0;
+  private readonly perBucket: number[];
+  private total = 0;
+  private observations = 0;
 
   constructor(private readonly bounds: readonly number[]) {
-    this.counts = new Array<number>(bounds.length + 1).fill(0);
+    this.perBucket = new Array<number>(bounds.length + 1).fill(0);
   }
 
   /** Records one value; NaN and negative values (a clock going back) are ignored rather than spoiling the sum. */
@@ -22,10 +20,19 @@ export class Histogram {
     if (!(value >= 0)) return;
     let i = 0;
     while (i < this.bounds.length && value > this.bounds[i]!) i++;
-    this.counts[i]!++;
-    this.sum += value;
-    this.count++;
+    this.perBucket[i]!++;
+    this.total += value;
+    this.observations++;
   }
+
+  /** Observations in bucket `i` alone (not cumulative); `i` = the number of bounds is the share above them all. */
+  countIn(i: number): number { return this.perBucket[i] ?? 0; }
+
+  /** Sum of every observation. */
+  get sum(): number { return this.total; }
+
+  /** Number of observations. */
+  get count(): number { return this.observations; }
 }
 
 /** A family of histograms with fixed upper bounds (`le` is inclusive, as the format defines it). */
@@ -53,7 +60,7 @@ export class HistogramFamily extends SeriesFamily<Histogram> {
     let cumulative = 0;
     const le = [...values, ''];
     for (let i = 0; i <= this.bounds.length; i++) {
-      cumulative += histogram.counts[i]!;
+      cumulative += histogram.countIn(i);
       le[values.length] = i < this.bounds.length ? formatValue(this.bounds[i]!) : '+Inf';
       text += `${this.name}_bucket${formatLabels(this.bucketLabels, le)} ${cumulative}\n`;
     }
