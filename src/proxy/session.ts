@@ -137,7 +137,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
         const result = await forwardCancel(conn, opening.request, deps, keys, log);
         record.outcome = result.outcome;
         record.upstream = result.upstream;
-        if (result.outcome !== 'cancel-failed') metrics.cancel(result.outcome === 'cancel-forwarded');
+        metrics.cancel(result.outcome === 'cancel-forwarded');
       }
       // PostgreSQL closes after a CancelRequest; the socket is paused, so close it outright once flushed.
       endAfterFlush(conn.client, Buffer.alloc(0));
