@@ -16,6 +16,7 @@ network=${project}_net
 subnet=172.30.199.0/24
 gateway=172.30.199.1
 standin=${NODE_BASE_STANDIN:-$repo/../shared/tools/node-base-standin.sh}
+[[ -f $standin ]] || standin=/work/shared/tools/node-base-standin.sh
 
 work=$(mktemp -d /tmp/dsql-proxy-docker-smoke.XXXXXX)
 chmod 755 "$work"
@@ -42,7 +43,7 @@ fail() { say "FAILED: $*"; exit 1; }
 if [[ ! -x $D ]] || ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null || ! command -v debootstrap >/dev/null; then
   say "installing docker.io docker-compose debootstrap"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends docker.io docker-compose debootstrap >"$work/apt.log" 2>&1 \
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker.io docker-compose debootstrap; } >"$work/apt.log" 2>&1 \
     || { tail -n 5 "$work/apt.log"; skip "Docker could not be installed (apt-get install docker.io docker-compose debootstrap failed)"; }
 fi
 if ! $D info >/dev/null 2>&1; then
@@ -70,6 +71,13 @@ say "docker build: $((SECONDS - t)) s"
 help=$($D run --rm --network none "$image" --help 2>&1) || { echo "$help" | tail -n 5; fail "docker run $image --help exited non-zero"; }
 grep -q 'dsql-proxy serve' <<<"$help" || fail "docker run $image --help printed no usage"
 say "docker run $image --help: exit 0"
+# What the image promises besides: Node 24, the non-root node user, production dependencies only, a HEALTHCHECK.
+node_version=$($D run --rm --network none --entrypoint node "$image" --version)
+[[ $node_version == v24.* ]] || fail "the image runs node $node_version, not 24"
+[[ $($D image inspect -f '{{.Config.User}}' "$image") == node ]] || fail "the image does not run as user node"
+$D run --rm --network none --entrypoint sh "$image" -c 'test -d /app/node_modules/yargs && test ! -e /app/node_modules/typescript && test ! -e /app/node_modules/vitest' \
+  || fail "the image's node_modules is not production dependencies only"
+$D image inspect -f '{{json .Config.Healthcheck.Test}}' "$image" | grep -q '"healthcheck"' || fail "no HEALTHCHECK running dsql-proxy healthcheck"
 
 # 4. Upstream: the DSQL emulator and PostgreSQL on this host, reachable from the container through the bridge gateway.
 $D network create --subnet "$subnet" --gateway "$gateway" "$network" >/dev/null 2>&1 || skip "cannot create a bridge network"
