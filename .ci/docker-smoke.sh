@@ -124,7 +124,8 @@ status=''
 started=$SECONDS
 while ((SECONDS - started < 120)); do
   status=$($D inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$cid")
-  [[ $status == 'running healthy' || $status != running* ]] && break
+  # unhealthy: the start period and three checks in a row have failed.
+  [[ $status == 'running healthy' || $status == 'running unhealthy' || $status != running* ]] && break
   sleep 1
 done
 if [[ $status != 'running healthy' ]]; then
