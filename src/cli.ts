@@ -3,17 +3,17 @@ import yargs, { type Argv } from 'yargs';
 import { ManagementError } from './aws/management.js';
 import { doctorCommand } from './commands/doctor.js';
 import { managementCommands, type CommandRunner } from './commands/management.js';
-import { ALL_FLAG_NAMES, COMMAND_OPTIONS, toRawOptions } from './commands/options.js';
+import { ALL_FLAG_NAMES, COMMAND_OPTIONS, ENV_PREFIX, PARSER_CONFIGURATION, toRawOptions } from './commands/options.js';
 import { processIo, type Io } from './commands/output.js';
 import { serveCommand } from './commands/serve.js';
 import { usageSuggestions } from './commands/suggest.js';
 import { booleanSpellingError } from './commands/booleans.js';
 import { passwdCommand } from './commands/passwd.js';
 import { tokenCommand } from './commands/token.js';
+import { healthcheckCommand } from './commands/healthcheck.js';
 import { ConfigError, type RawOptions } from './config.js';
 
-/** Prefix of the environment variable behind every flag (`--cluster-id` → DSQL_PROXY_CLUSTER_ID). */
-export const ENV_PREFIX = 'DSQL_PROXY';
+export { ENV_PREFIX } from './commands/options.js';
 
 /** Exit code for a usage or configuration error. */
 export const EXIT_USAGE = 2;
@@ -43,10 +43,6 @@ export function dropUnknownEnvironment(): string[] {
   return unknown;
 }
 
-// A flag given twice takes its last value, as in most tools; yargs' default array would make `--listen a --listen b`
-// no string at all, silently falling back to the default address.
-const PARSER_CONFIGURATION = { 'duplicate-arguments-array': false } as const;
-
 /** Builds the parser with every command; the handlers hand their bodies to `runner`. */
 export function buildParser(argv: readonly string[], runner: CommandRunner): Argv {
   return yargs([...argv])
@@ -61,6 +57,7 @@ export function buildParser(argv: readonly string[], runner: CommandRunner): Arg
     .command(tokenCommand(runner))
     .command(doctorCommand(runner))
     .command(passwdCommand(runner))
+    .command(healthcheckCommand(runner))
     .strict()
     .version(packageVersion())
     .help()
@@ -120,7 +117,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   const misspelt = booleanSpellingError(argv, process.env, ENV_PREFIX);
   if (misspelt !== undefined) return report(new UsageError(misspelt), io);
   let chosen: (() => Promise<number>) | undefined;
-  const runner: CommandRunner = { io, choose: (body) => { chosen = body; } };
+  const runner: CommandRunner = { io, argv, choose: (body) => { chosen = body; } };
   let usage: string | undefined;
   await buildParser(argv, runner)
     .exitProcess(false)
