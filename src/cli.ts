@@ -10,6 +10,7 @@ import { usageSuggestions } from './commands/suggest.js';
 import { booleanSpellingError } from './commands/booleans.js';
 import { passwdCommand } from './commands/passwd.js';
 import { tokenCommand } from './commands/token.js';
+import { readSettings, type Settings } from './commands/settings.js';
 import { healthcheckCommand } from './commands/healthcheck.js';
 import { ConfigError, type RawOptions } from './config.js';
 
@@ -71,6 +72,19 @@ export type ParsedOptions = RawOptions & { ignoredEnvironment: string[] };
 /** Parses serving flags and DSQL_PROXY_* variables into RawOptions without running anything; throws UsageError. */
 export async function parseServeOptions(argv: readonly string[]): Promise<ParsedOptions> {
   const ignoredEnvironment = dropUnknownEnvironment();
+  return { ...toRawOptions(await parseServe(argv)), ignoredEnvironment };
+}
+
+/**
+ * Parses serving flags, DSQL_PROXY_* variables and the --config file they name into each listener's options and the
+ * process-wide ones, without running anything; throws UsageError or ConfigError.
+ */
+export async function parseServeSettings(argv: readonly string[]): Promise<Settings> {
+  dropUnknownEnvironment();
+  return readSettings(await parseServe(argv), argv);
+}
+
+async function parseServe(argv: readonly string[]): Promise<Record<string, unknown>> {
   const misspelt = booleanSpellingError(argv, process.env, ENV_PREFIX);
   if (misspelt !== undefined) throw new UsageError(misspelt);
   let failure: string | undefined;
@@ -83,7 +97,7 @@ export async function parseServeOptions(argv: readonly string[]): Promise<Parsed
     .fail((message, error) => { failure = message || error?.message || 'invalid arguments'; })
     .parseAsync();
   if (failure !== undefined) throw new UsageError(withSuggestions(failure, argv));
-  return { ...toRawOptions(parsed), ignoredEnvironment };
+  return parsed;
 }
 
 function withSuggestions(message: string, argv: readonly string[]): string {

@@ -1,4 +1,5 @@
 import { ConfigError } from './config.js';
+import { jsonErrorPosition } from './json-position.js';
 
 /** The JSON type a config-file key takes: `number` keys take a number or its text, as the flag does. */
 export type OptionKind = 'string' | 'number' | 'boolean';
@@ -31,7 +32,9 @@ export function parseConfigFile(text: string, path: string, schema: ConfigFileSc
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw fileError(path, `not valid JSON ${where(text, (error as Error).message)}: ${(error as Error).message}`);
+    const position = jsonErrorPosition(text);
+    const where = position ? `at line ${position.line} column ${position.column}` : 'here';
+    throw fileError(path, `not valid JSON ${where}: ${(error as Error).message}`);
   }
   if (!isObject(parsed)) throw fileError(path, `the top level must be an object of settings, not ${typeName(parsed)}`);
   const { listeners, ...top } = parsed;
@@ -80,15 +83,6 @@ function checkValues(values: Record<string, unknown>, path: string, at: string, 
     checked[key] = value as OptionValue;
   }
   return checked;
-}
-
-/** Line and column of a JSON.parse error, from the position its message gives (V8: "… at position N"). */
-function where(text: string, message: string): string {
-  const position = /position (\d+)/.exec(message);
-  if (!position) return 'at the end of the file';
-  const offset = Number(position[1]);
-  const before = text.slice(0, offset).split('\n');
-  return `at line ${before.length} column ${before[before.length - 1]!.length + 1}`;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
