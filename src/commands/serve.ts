@@ -39,51 +39,80 @@ export function serveCommand(runner: CommandRunner): CommandModule {
           if (!allPassed(results)) return 1;
         }
       }
+      const signals = watchSignals(); // from before the listeners start, so that a signal during start-up is not lost
       let service: RunningService;
       try {
         service = await startService(plan);
       } catch (error) {
+        signals.dispose();
         if (!(error instanceof StartError)) throw error;
         const which = error.listener === undefined ? ' the --http-listen server'
           : plan.listeners.length > 1 ? ` listener ${error.listener}` : '';
         runner.io.err(`dsql-proxy: cannot start${which}: ${error.message}\n${startHint(error)}`);
         return 1;
       }
-      return untilStopped(service);
+      return signals.serve(service);
     }),
   };
 }
 
+/** Signal handling of a serving process. */
+interface SignalWatch {
+  /** Handles the signals for `service` (including any that came while it started); resolves with the exit code. */
+  serve(service: RunningService): Promise<number>;
+  /** Removes the handlers (the service did not start). */
+  dispose(): void;
+}
+
 /**
- * Serves until a signal. The first SIGTERM or SIGINT drains (readiness 503 at once, no new clients, sessions carry
- * on up to --max-sigterm-delay); a second one closes everything at once. Either way the exit status is 0: stopping
- * on a signal is the normal end of a service. SIGHUP re-reads the auth files.
+ * The first SIGTERM or SIGINT drains (readiness 503 at once, no new clients, sessions carry on up to
+ * --max-sigterm-delay); a second one closes everything at once. Either way the exit status is 0: stopping on a signal
+ * is the normal end of a service. SIGHUP re-reads the auth files.
  */
-function untilStopped(service: RunningService): Promise<number> {
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const reload = (): void => service.reload();
-    const stop = (signal: NodeJS.Signals): void => {
-      const open = service.listeners.reduce((sum, listener) => sum + listener.server.openConnections, 0);
-      if (stopping) {
-        service.logger.info({ signal, open }, 'second signal: exiting at once');
-        void service.close().then(() => resolve(0));
-        // Whatever still holds the event loop (a timer, a socket being torn down) must not delay an exit asked for twice.
-        setTimeout(() => process.exit(0), EXIT_AT_ONCE_MS).unref();
-        return;
-      }
-      stopping = true;
+function watchSignals(): SignalWatch {
+  let service: RunningService | undefined;
+  const early: NodeJS.Signals[] = [];
+  let stopping = false;
+  let finish!: (code: number) => void;
+  const exit = new Promise<number>((resolve) => { finish = resolve; });
+  const reload = (): void => service?.reload();
+  const stop = (signal: NodeJS.Signals): void => {
+    if (!service) {
+      early.push(signal);
+      return;
+    }
+    const running = service;
+    const open = running.listeners.reduce((sum, listener) => sum + listener.server.openConnections, 0);
+    if (stopping) {
+      running.logger.info({ signal, open }, 'second signal: exiting at once');
+      void running.close().then(() => finish(0));
+      // Whatever still holds the event loop (a timer, a socket being torn down) must not delay an exit asked for twice.
+      setTimeout(() => process.exit(0), EXIT_AT_ONCE_MS).unref();
+      return;
+    }
+    stopping = true;
+    process.off('SIGHUP', reload);
+    running.logger.info({ signal, open }, 'stopping');
+    void running.drain().then(() => {
+      running.logger.info({}, 'stopped');
+      finish(0);
+    });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGHUP', reload);
+  return {
+    serve: (started) => {
+      service = started;
+      for (const signal of early.splice(0)) stop(signal);
+      return exit;
+    },
+    dispose: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
       process.off('SIGHUP', reload);
-      service.logger.info({ signal, open }, 'stopping');
-      void service.drain().then(() => {
-        service.logger.info({}, 'stopped');
-        resolve(0);
-      });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    process.on('SIGHUP', reload);
-  });
+    },
+  };
 }
 
 /** How long a second signal waits for the sockets to close before the process exits regardless. */
