@@ -1,7 +1,6 @@
 import { completeServiceIdentifier, ManagementError } from '../aws/management.js';
 import { loadClientAccess } from '../client/access.js';
 import { checkBeforeLookup, ConfigError, needsServiceIdentifierLookup, resolveConfig, type RawOptions } from '../config.js';
-import type { ConfigFile } from '../config-file.js';
 import { checkListeners, parseConnectRate, resolveServiceConfig, type ListenerSettings } from '../service-config.js';
 import type { ServicePlan } from '../service.js';
 import { loadTrustedCas } from '../upstream/trust.js';
@@ -16,8 +15,8 @@ import type { Settings } from './settings.js';
  */
 export async function planService(settings: Settings, io: Io): Promise<ServicePlan | number> {
   const service = resolveServiceConfig(settings.service);
-  const { file } = settings;
-  settings.listeners.forEach((raw, index) => within(file, index, () => {
+  const within = <T>(index: number, check: () => T): T => whereFrom(settings, index, check);
+  settings.listeners.forEach((raw, index) => within(index, () => {
     loadTrustedCas(raw.caFile); // a bad --ca-file is a usage error (exit 2) before anything is signed or dialed
     if (needsServiceIdentifierLookup(raw)) checkBeforeLookup(raw);
     else resolveConfig(raw);
@@ -40,7 +39,7 @@ export async function planService(settings: Settings, io: Io): Promise<ServicePl
     }
   }
 
-  const listeners: ListenerSettings[] = completed.map((raw, index) => within(file, index, () => ({
+  const listeners: ListenerSettings[] = completed.map((raw, index) => within(index, () => ({
     config: resolveConfig(raw),
     connectRate: parseConnectRate(raw.maxConnectRate),
   })));
@@ -48,17 +47,27 @@ export async function planService(settings: Settings, io: Io): Promise<ServicePl
   // Certificates, keys and auth files of every listener: exit 2 before anything listens.
   return {
     service,
-    listeners: listeners.map((listener, index) => within(file, index, () => ({ ...listener, access: loadClientAccess(listener.config.access) }))),
+    listeners: listeners.map((listener, index) => within(index, () => ({ ...listener, access: loadClientAccess(listener.config.access) }))),
   };
 }
 
-/** Runs `check` for listener `index`; a ConfigError from a file with several listeners also says which one. */
-function within<T>(file: ConfigFile | undefined, index: number, check: () => T): T {
+/**
+ * Runs `check` for listener `index`; a ConfigError also says where the value came from when that was the --config
+ * file, and which listener it concerns when there are several.
+ */
+function whereFrom<T>(settings: Settings, index: number, check: () => T): T {
   try {
     return check();
   } catch (error) {
-    if (!(error instanceof ConfigError) || file?.listeners === undefined) throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    const { file } = settings;
+    const origin = settings.origin(error.flag.replace(/^--/, ''), index);
+    const several = settings.listeners.length > 1;
+    const where = file && origin === 'listener entry' ? `listeners[${index}] of ${file.path}`
+      : file && origin === 'file' ? (several ? `${file.path}, for listeners[${index}]` : file.path)
+        : several ? `listener ${index}` : undefined;
+    if (where === undefined) throw error;
     const reason = error.message.startsWith(`${error.flag}: `) ? error.message.slice(error.flag.length + 2) : error.message;
-    throw new ConfigError(error.flag, `${reason} (listeners[${index}] of ${file.path})`);
+    throw new ConfigError(error.flag, `${reason} (${where})`);
   }
 }

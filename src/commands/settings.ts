@@ -16,6 +16,8 @@ export interface Settings {
   /** --check and the role it logs in as. */
   readonly check: boolean;
   readonly user: string;
+  /** Where listener `index`'s value of `key` (a long flag name) came from; undefined when nothing set it. */
+  origin(key: string, index: number): 'listener entry' | 'file' | 'given' | 'default' | undefined;
 }
 
 const SERVE_OPTIONS = COMMAND_OPTIONS.serve as Record<string, Record<string, unknown>>;
@@ -52,6 +54,8 @@ export async function readSettings(argv: Record<string, unknown>, tokens: readon
     file,
     check: common.check === true,
     user: text('user') ?? 'admin',
+    origin: (key, index) => (file?.listeners?.[index]?.[key] !== undefined ? 'listener entry'
+      : key in givenValues ? 'given' : file?.top[key] !== undefined ? 'file' : key in defaults ? 'default' : undefined),
   };
 }
 

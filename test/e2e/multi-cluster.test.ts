@@ -148,6 +148,14 @@ describe('several clusters in one process (--config with "listeners")', () => {
     expect(await exitsWith2(['--config', route])).toContain(`--route: "dns" is not a route: use sni or option (listeners[1] of ${route})`);
   });
 
+  it('says a bad value came from the file only when it did', async () => {
+    const single = configs.write({ ...shared(), 'cluster-id': CLUSTER_ID, 'connect-timeout': 'soon' });
+    expect(await exitsWith2(['--config', single])).toContain(`dsql-proxy: --connect-timeout: "soon" is not a number (${single})\n`);
+    expect(await exitsWith2(['--config', single, '--connect-timeout', 'later'])).toContain('dsql-proxy: --connect-timeout: "later" is not a number\n');
+    const two = configs.write({ ...shared(), listeners: [{ 'cluster-id': CLUSTER_ID }, { 'cluster-id': CLUSTER_B, listen: '6433' }] });
+    expect(await exitsWith2(['--config', two, '--startup-timeout', '-1'])).toContain('dsql-proxy: --startup-timeout: "-1" is not a positive number (listener 0)\n');
+  });
+
   it.each([
     [{ listeners: [{ 'cluster-id': CLUSTER_ID, listen: '127.0.0.1:6432' }, { 'cluster-id': CLUSTER_B, listen: '127.0.0.1:6432' }] },
       /--listen: listeners 0 and 1 both listen on 127\.0\.0\.1:6432: give each listener its own "listen" port/],
