@@ -3,11 +3,11 @@ import yargs, { type Argv } from 'yargs';
 import { ManagementError } from './aws/management.js';
 import { doctorCommand } from './commands/doctor.js';
 import { managementCommands, type CommandRunner } from './commands/management.js';
-import { ALL_FLAG_NAMES, COMMAND_OPTIONS, ENV_PREFIX, PARSER_CONFIGURATION, toRawOptions } from './commands/options.js';
+import { ALL_FLAG_NAMES, BUILT_IN_FLAGS, COMMAND_OPTIONS, ENV_PREFIX, PARSER_CONFIGURATION, toRawOptions, type CommandName } from './commands/options.js';
 import { processIo, type Io } from './commands/output.js';
 import { serveCommand } from './commands/serve.js';
 import { usageSuggestions } from './commands/suggest.js';
-import { booleanSpellingError } from './commands/booleans.js';
+import { BOOLEAN_FLAGS, booleanSpellingError } from './commands/booleans.js';
 import { passwdCommand } from './commands/passwd.js';
 import { tokenCommand } from './commands/token.js';
 import { readSettings, type Settings } from './commands/settings.js';
@@ -32,16 +32,34 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+const envName = (flag: string): string => `${ENV_PREFIX}_${flag.replace(/-/g, '_').toUpperCase()}`;
+
 /**
  * Removes DSQL_PROXY_* variables that name no flag from the environment (yargs would reject them as
  * unknown arguments, and Docker's legacy link variables such as DSQL_PROXY_PORT look just like them)
  * and returns their names so the caller can warn about a possible typo.
  */
 export function dropUnknownEnvironment(): string[] {
-  const known = new Set(ALL_FLAG_NAMES.map((key) => `${ENV_PREFIX}_${key.replace(/-/g, '_').toUpperCase()}`));
+  const known = new Set(ALL_FLAG_NAMES.map(envName));
   const unknown = Object.keys(process.env).filter((name) => name.startsWith(`${ENV_PREFIX}_`) && !known.has(name));
   for (const name of unknown) delete process.env[name];
   return unknown;
+}
+
+/**
+ * Hides the DSQL_PROXY_* variables of flags the command on `argv` does not take. An image's ENV lines set serve's
+ * flags (DSQL_PROXY_LISTEN, DSQL_PROXY_HTTP_LISTEN, …), and `dsql-proxy token` or `doctor` run in that container must
+ * not fail on them as unknown arguments. The command is the first positional word, as yargs finds it.
+ */
+export function dropOtherCommandsEnvironment(argv: readonly string[]): void {
+  const words = yargs([...argv]).boolean([...BOOLEAN_FLAGS]).parserConfiguration(PARSER_CONFIGURATION)
+    .help(false).version(false).exitProcess(false).fail(() => undefined).parseSync()._;
+  const first = String(words[0] ?? 'serve');
+  const command = (Object.keys(COMMAND_OPTIONS) as CommandName[]).find((name) => name === first) ?? 'serve';
+  const takes = new Set([...Object.keys(COMMAND_OPTIONS[command]), ...BUILT_IN_FLAGS].map(envName));
+  for (const name of Object.keys(process.env)) {
+    if (name.startsWith(`${ENV_PREFIX}_`) && !takes.has(name)) delete process.env[name];
+  }
 }
 
 /** Builds the parser with every command; the handlers hand their bodies to `runner`. */
@@ -128,6 +146,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   for (const name of dropUnknownEnvironment()) {
     io.err(`dsql-proxy: ignoring ${name}: no such option (see --help for the DSQL_PROXY_* variables)\n`);
   }
+  dropOtherCommandsEnvironment(argv);
   const misspelt = booleanSpellingError(argv, process.env, ENV_PREFIX);
   if (misspelt !== undefined) return report(new UsageError(misspelt), io);
   let chosen: (() => Promise<number>) | undefined;
