@@ -63,8 +63,7 @@ describe('signals', () => {
   });
 
   it('SIGHUP re-reads the auth file of every listener', async () => {
-    const dir = configs.write({}).replace(/\/[^/]+$/, '');
-    const files = [join(dir, 'a.txt'), join(dir, 'b.txt')];
+    const files = [join(configs.dir, 'a.txt'), join(configs.dir, 'b.txt')];
     const line = (role: string): string => `"${role}" "${makeScramVerifier('s3cret-Password', { iterations: 4096 })}"\n`;
     for (const file of files) writeFileSync(file, line('admin'));
     const path = configs.write({

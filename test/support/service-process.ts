@@ -55,10 +55,11 @@ export function spawnService(args: string[], env: Record<string, string>, listen
 }
 
 /** A temporary directory for a test file's config files; `remove` deletes it. */
-export function configDir(): { write(content: unknown): string; remove(): void } {
+export function configDir(): { readonly dir: string; write(content: unknown): string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'dsql-proxy-config-'));
   let count = 0;
   return {
+    dir,
     write: (content) => {
       const path = join(dir, `config-${count++}.json`);
       writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
