@@ -3,17 +3,18 @@ import yargs, { type Argv } from 'yargs';
 import { ManagementError } from './aws/management.js';
 import { doctorCommand } from './commands/doctor.js';
 import { managementCommands, type CommandRunner } from './commands/management.js';
-import { ALL_FLAG_NAMES, COMMAND_OPTIONS, toRawOptions } from './commands/options.js';
+import { ALL_FLAG_NAMES, BUILT_IN_FLAGS, COMMAND_OPTIONS, ENV_PREFIX, PARSER_CONFIGURATION, toRawOptions, type CommandName } from './commands/options.js';
 import { processIo, type Io } from './commands/output.js';
 import { serveCommand } from './commands/serve.js';
 import { usageSuggestions } from './commands/suggest.js';
-import { booleanSpellingError } from './commands/booleans.js';
+import { BOOLEAN_FLAGS, booleanSpellingError } from './commands/booleans.js';
 import { passwdCommand } from './commands/passwd.js';
 import { tokenCommand } from './commands/token.js';
+import { readSettings, type Settings } from './commands/settings.js';
+import { healthcheckCommand } from './commands/healthcheck.js';
 import { ConfigError, type RawOptions } from './config.js';
 
-/** Prefix of the environment variable behind every flag (`--cluster-id` → DSQL_PROXY_CLUSTER_ID). */
-export const ENV_PREFIX = 'DSQL_PROXY';
+export { ENV_PREFIX } from './commands/options.js';
 
 /** Exit code for a usage or configuration error. */
 export const EXIT_USAGE = 2;
@@ -31,21 +32,35 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+const envName = (flag: string): string => `${ENV_PREFIX}_${flag.replace(/-/g, '_').toUpperCase()}`;
+
 /**
  * Removes DSQL_PROXY_* variables that name no flag from the environment (yargs would reject them as
  * unknown arguments, and Docker's legacy link variables such as DSQL_PROXY_PORT look just like them)
  * and returns their names so the caller can warn about a possible typo.
  */
 export function dropUnknownEnvironment(): string[] {
-  const known = new Set(ALL_FLAG_NAMES.map((key) => `${ENV_PREFIX}_${key.replace(/-/g, '_').toUpperCase()}`));
+  const known = new Set(ALL_FLAG_NAMES.map(envName));
   const unknown = Object.keys(process.env).filter((name) => name.startsWith(`${ENV_PREFIX}_`) && !known.has(name));
   for (const name of unknown) delete process.env[name];
   return unknown;
 }
 
-// A flag given twice takes its last value, as in most tools; yargs' default array would make `--listen a --listen b`
-// no string at all, silently falling back to the default address.
-const PARSER_CONFIGURATION = { 'duplicate-arguments-array': false } as const;
+/**
+ * Hides the DSQL_PROXY_* variables of flags the command on `argv` does not take. An image's ENV lines set serve's
+ * flags (DSQL_PROXY_LISTEN, DSQL_PROXY_HTTP_LISTEN, …), and `dsql-proxy token` or `doctor` run in that container must
+ * not fail on them as unknown arguments. The command is the first positional word, as yargs finds it.
+ */
+export function dropOtherCommandsEnvironment(argv: readonly string[]): void {
+  const words = yargs([...argv]).boolean([...BOOLEAN_FLAGS]).parserConfiguration(PARSER_CONFIGURATION)
+    .help(false).version(false).exitProcess(false).fail(() => undefined).parseSync()._;
+  const first = String(words[0] ?? 'serve');
+  const command = (Object.keys(COMMAND_OPTIONS) as CommandName[]).find((name) => name === first) ?? 'serve';
+  const takes = new Set([...Object.keys(COMMAND_OPTIONS[command]), ...BUILT_IN_FLAGS].map(envName));
+  for (const name of Object.keys(process.env)) {
+    if (name.startsWith(`${ENV_PREFIX}_`) && !takes.has(name)) delete process.env[name];
+  }
+}
 
 /** Builds the parser with every command; the handlers hand their bodies to `runner`. */
 export function buildParser(argv: readonly string[], runner: CommandRunner): Argv {
@@ -61,6 +76,7 @@ export function buildParser(argv: readonly string[], runner: CommandRunner): Arg
     .command(tokenCommand(runner))
     .command(doctorCommand(runner))
     .command(passwdCommand(runner))
+    .command(healthcheckCommand(runner))
     .strict()
     .version(packageVersion())
     .help()
@@ -74,6 +90,19 @@ export type ParsedOptions = RawOptions & { ignoredEnvironment: string[] };
 /** Parses serving flags and DSQL_PROXY_* variables into RawOptions without running anything; throws UsageError. */
 export async function parseServeOptions(argv: readonly string[]): Promise<ParsedOptions> {
   const ignoredEnvironment = dropUnknownEnvironment();
+  return { ...toRawOptions(await parseServe(argv)), ignoredEnvironment };
+}
+
+/**
+ * Parses serving flags, DSQL_PROXY_* variables and the --config file they name into each listener's options and the
+ * process-wide ones, without running anything; throws UsageError or ConfigError.
+ */
+export async function parseServeSettings(argv: readonly string[]): Promise<Settings> {
+  dropUnknownEnvironment();
+  return readSettings(await parseServe(argv), argv);
+}
+
+async function parseServe(argv: readonly string[]): Promise<Record<string, unknown>> {
   const misspelt = booleanSpellingError(argv, process.env, ENV_PREFIX);
   if (misspelt !== undefined) throw new UsageError(misspelt);
   let failure: string | undefined;
@@ -86,7 +115,7 @@ export async function parseServeOptions(argv: readonly string[]): Promise<Parsed
     .fail((message, error) => { failure = message || error?.message || 'invalid arguments'; })
     .parseAsync();
   if (failure !== undefined) throw new UsageError(withSuggestions(failure, argv));
-  return { ...toRawOptions(parsed), ignoredEnvironment };
+  return parsed;
 }
 
 function withSuggestions(message: string, argv: readonly string[]): string {
@@ -117,10 +146,11 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   for (const name of dropUnknownEnvironment()) {
     io.err(`dsql-proxy: ignoring ${name}: no such option (see --help for the DSQL_PROXY_* variables)\n`);
   }
+  dropOtherCommandsEnvironment(argv);
   const misspelt = booleanSpellingError(argv, process.env, ENV_PREFIX);
   if (misspelt !== undefined) return report(new UsageError(misspelt), io);
   let chosen: (() => Promise<number>) | undefined;
-  const runner: CommandRunner = { io, choose: (body) => { chosen = body; } };
+  const runner: CommandRunner = { io, argv, choose: (body) => { chosen = body; } };
   let usage: string | undefined;
   await buildParser(argv, runner)
     .exitProcess(false)

@@ -44,6 +44,8 @@ export interface RawOptions extends RawAccessOptions {
   logLevel?: string | undefined;
   /** Management API endpoint (a management VPC endpoint URL). */
   endpointUrl?: string | undefined;
+  /** --max-connect-rate as typed (validated by service-config's parseConnectRate). */
+  maxConnectRate?: string | number | undefined;
   /** Region from the environment (AWS_REGION / AWS_DEFAULT_REGION), used when neither a flag nor a name gives one. */
   ambientRegion?: string | undefined;
 }

@@ -3,6 +3,9 @@ export { ConfigError, DEFAULTS, resolveConfig, type ProxyConfig, type RawOptions
 export { parseEndpointName, parseHostPort, privateClusterHostname, publicClusterHostname } from './endpoint.js';
 export { createLogger } from './log.js';
 export { startProxy, type ProxyOverrides, type RunningProxy } from './run.js';
+export { startService, StartError, type ListenerPlan, type RunningService, type ServiceOverrides, type ServicePlan } from './service.js';
+export { resolveServiceConfig, SERVICE_DEFAULTS, type ServiceConfig } from './service-config.js';
+export { parseConfigFile, type ConfigFile } from './config-file.js';
 export { ProxyServer } from './proxy/server.js';
 export { ConnectionFailure, type Clock, type Dialer, type Logger, type TokenProvider, type UpstreamConnection } from './proxy/ports.js';
 export { createDialer, type DialerOptions } from './upstream/dialer.js';

@@ -6,7 +6,9 @@ import type { ProxyConfig } from './config.js';
 import type { HostPort } from './endpoint.js';
 import { dialerFor, tokenProviderFor } from './connect-parts.js';
 import { createLogger } from './log.js';
-import { systemClock, type Clock, type Dialer, type Logger, type TokenProvider } from './proxy/ports.js';
+import type { ConnectRateLimiter } from './proxy/connect-rate.js';
+import type { ConnectionSlots } from './proxy/connection-slots.js';
+import { systemClock, type Clock, type Dialer, type ListenerMetrics, type Logger, type TokenProvider } from './proxy/ports.js';
 import { ProxyServer } from './proxy/server.js';
 
 // An empty file parses (PgBouncer's does too), but it is always a mistake: say so rather than refuse every client silently.
@@ -23,6 +25,12 @@ export interface ProxyOverrides {
   readonly resolve?: (host: string) => Promise<string[]>;
   /** The access policy already loaded from config.access (the CLI loads it before --check, to fail early). */
   readonly access?: ClientAccess;
+  /** Where the listener's counters go (none by default). */
+  readonly metrics?: ListenerMetrics;
+  /** The process-wide --max-connections budget, shared with the other listeners (no limit by default). */
+  readonly slots?: ConnectionSlots;
+  /** The --max-connect-rate queue of this listener's cluster, shared with its other listeners (no limit by default). */
+  readonly connectRate?: ConnectRateLimiter;
 }
 
 /** A proxy that is listening. */
@@ -35,9 +43,11 @@ export interface RunningProxy {
   reload(): void;
   /** Stops accepting and closes every connection. */
   close(): Promise<void>;
+  /** Stops accepting; open sessions carry on for `graceMs`, then get FATAL 57P01 (ProxyServer.drain). */
+  drain(graceMs: number): Promise<void>;
 }
 
-/** Composition root: builds the logger, credentials, token provider and dialer, then listens. */
+/** Composition root of one listener: builds the logger, credentials, token provider and dialer, then listens. */
 export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides = {}): Promise<RunningProxy> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const credentials = overrides.credentials ?? createCredentials(config.profile);
@@ -49,6 +59,9 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     tokens,
     access: access.policy,
     clock: overrides.clock ?? systemClock,
+    metrics: overrides.metrics,
+    slots: overrides.slots,
+    connectRate: overrides.connectRate,
     settings: {
       clusterId: config.clusterId,
       injectClusterId: config.injectClusterId,
@@ -103,5 +116,5 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
       logger.error({ authFile: rules.authFile, error: (error as Error).message }, 'auth file not reloaded: keeping the previous one');
     }
   };
-  return { address, server, logger, reload, close: () => server.close() };
+  return { address, server, logger, reload, close: () => server.close(), drain: (graceMs) => server.drain(graceMs) };
 }

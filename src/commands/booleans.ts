@@ -1,7 +1,7 @@
 import { COMMAND_OPTIONS } from './options.js';
 
 /** Every boolean flag of any command. */
-const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(Object.values(COMMAND_OPTIONS)
+export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(Object.values(COMMAND_OPTIONS)
   .flatMap((options) => Object.entries(options as Record<string, { type?: string }>))
   .filter(([, option]) => option.type === 'boolean')
   .map(([name]) => name));

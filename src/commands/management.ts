@@ -14,6 +14,8 @@ export interface CommandRunner {
   /** Records `body` (resolving to the exit code) as the command to run. */
   choose(body: () => Promise<number>): void;
   readonly io: Io;
+  /** The command line as given (serve tells the flags the user gave from yargs' defaults with it). */
+  readonly argv: readonly string[];
 }
 
 /** Creates the management API from raw options (region, endpoint URL, profile). */

@@ -1,4 +1,15 @@
 import { DEFAULTS, LOG_LEVELS, SSL_NEGOTIATIONS, type RawOptions } from '../config.js';
+import type { OptionKind } from '../config-file.js';
+import { SERVICE_DEFAULTS } from '../service-config.js';
+
+/** Prefix of the environment variable behind every flag (`--cluster-id` → DSQL_PROXY_CLUSTER_ID). */
+export const ENV_PREFIX = 'DSQL_PROXY';
+
+/**
+ * yargs parser settings of every parse: a flag given twice takes its last value, as in most tools; yargs' default
+ * array would make `--listen a --listen b` no string at all, silently falling back to the default address.
+ */
+export const PARSER_CONFIGURATION = { 'duplicate-arguments-array': false } as const;
 
 /** Flags every AWS-facing command shares. */
 export const AWS_OPTIONS = {
@@ -41,6 +52,28 @@ export const SERVE_ONLY_OPTIONS = {
   user: { type: 'string', group: 'Local:', default: 'admin', describe: 'database role --check logs in as' },
 } as const;
 
+/** Flags of the whole process: the config file, probes and metrics, limits and shutdown. */
+export const OPERATIONS_OPTIONS = {
+  config: { type: 'string', group: 'Operations:',
+    describe: 'JSON file of settings: top-level keys are these long flag names ("endpoint", "ca-file", …), and "listeners" is '
+      + 'an array of objects of the same keys, one listener (cluster) each. Precedence: defaults < file top level < DSQL_PROXY_* '
+      + 'variables < flags < the listener\'s own entry' },
+  'http-listen': { type: 'string', group: 'Operations:',
+    describe: 'serve /startup, /liveness, /readiness and /metrics (Prometheus) on HOST:PORT (a bare port means 127.0.0.1:port); off by default' },
+  'max-connections': { type: 'string', group: 'Operations:', default: SERVICE_DEFAULTS.maxConnections,
+    describe: 'client connections the whole process holds at once; the next client gets FATAL 53300 (0 = no limit)' },
+  'max-connect-rate': { type: 'string', group: 'Operations:', default: SERVICE_DEFAULTS.maxConnectRate,
+    describe: 'new upstream connections per second per cluster (DSQL admits 100/s); more wait in a queue up to --connect-timeout (0 = no limit)' },
+  'max-sigterm-delay': { type: 'string', group: 'Operations:', default: SERVICE_DEFAULTS.maxSigtermDelaySeconds,
+    describe: 'seconds open sessions may carry on after SIGTERM/SIGINT before each is sent FATAL 57P01 and closed; a second signal exits at once (exit status 0 either way)' },
+} as const;
+
+/**
+ * Keys with one value for the whole process: a config file's listener entry may not set them. Every other flag of
+ * serve may differ per listener.
+ */
+export const GLOBAL_ONLY_KEYS: ReadonlySet<string> = new Set(['log-level', 'http-listen', 'max-connections', 'max-sigterm-delay', 'check', 'user', 'config']);
+
 /** Flags that say who may connect to the listeners and how they prove it (bastion mode). */
 export const ACCESS_OPTIONS = {
   'auth-file': { type: 'string', group: 'Client authentication:',
@@ -68,7 +101,8 @@ export const ROLE_OPTIONS = {
 
 /** Every command's flags, by command name: the builders use them, and a mistyped flag is matched against them. */
 export const COMMAND_OPTIONS = {
-  serve: { ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS, ...ACCESS_OPTIONS },
+  serve: { ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS, ...ACCESS_OPTIONS, ...OPERATIONS_OPTIONS },
+  healthcheck: { ...CONNECTION_OPTIONS, ...AWS_OPTIONS, ...SERVE_ONLY_OPTIONS, ...ACCESS_OPTIONS, ...OPERATIONS_OPTIONS },
   clusters: { ...AWS_OPTIONS, ...JSON_OPTION, details: { type: 'boolean', default: false, describe: 'add GetCluster fields (status, creation time, deletion protection)' } },
   cluster: { ...AWS_OPTIONS, ...JSON_OPTION },
   'service-name': { ...AWS_OPTIONS, ...JSON_OPTION, endpoint: { type: 'string', describe: 'your connection endpoint (vpce name or IP), to complete the dsql-proxy command line' } },
@@ -99,6 +133,18 @@ export const BUILT_IN_FLAGS: readonly string[] = ['help', 'version'];
 export const ALL_FLAG_NAMES: readonly string[] = [
   ...new Set([...Object.values(COMMAND_OPTIONS).flatMap((options) => Object.keys(options)), ...BUILT_IN_FLAGS]),
 ];
+
+/** Serve's flags whose values are numbers, given as text on the command line (a config file may give a JSON number). */
+const NUMERIC_FLAGS: ReadonlySet<string> = new Set([
+  'connect-timeout', 'startup-timeout', 'token-expires', 'unix-socket-mode', 'max-connections', 'max-connect-rate', 'max-sigterm-delay',
+]);
+
+/** The value type of every key a config file may hold (serve's long flag names). */
+export const CONFIG_FILE_KINDS: ReadonlyMap<string, OptionKind> = new Map(
+  Object.entries(COMMAND_OPTIONS.serve as Record<string, { type?: string }>).map(([name, option]): [string, OptionKind] => [
+    name, option.type === 'boolean' ? 'boolean' : NUMERIC_FLAGS.has(name) ? 'number' : 'string',
+  ]),
+);
 
 /** Parsed yargs arguments (camelCase keys) → RawOptions, adding the region the environment gives. */
 export function toRawOptions(argv: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): RawOptions {
@@ -135,6 +181,7 @@ export function toRawOptions(argv: Record<string, unknown>, env: NodeJS.ProcessE
     requireTls: bool('requireTls'),
     unixSocket: str('unixSocket'),
     unixSocketMode: numeric('unixSocketMode'),
+    maxConnectRate: numeric('maxConnectRate'),
     ambientRegion: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
   };
 }

@@ -1,14 +1,13 @@
 import type { Argv, CommandModule } from 'yargs';
-import { completeServiceIdentifier, ManagementError } from '../aws/management.js';
-import { checkBeforeLookup, needsServiceIdentifierLookup, resolveConfig, type ProxyConfig } from '../config.js';
-import { loadClientAccess } from '../client/access.js';
 import { SocketInUseError } from '../proxy/unix-socket.js';
 import { runDoctor } from '../doctor/doctor.js';
 import { allPassed, renderReport } from '../doctor/report.js';
-import { startProxy } from '../run.js';
-import { loadTrustedCas } from '../upstream/trust.js';
-import { managementFrom, type CommandRunner } from './management.js';
-import { COMMAND_OPTIONS, toRawOptions } from './options.js';
+import { formatHostPort } from '../service-config.js';
+import { startService, StartError, type RunningService } from '../service.js';
+import type { CommandRunner } from './management.js';
+import { COMMAND_OPTIONS } from './options.js';
+import { planService } from './plan.js';
+import { readSettings } from './settings.js';
 
 /** The default command: listen for PostgreSQL clients and carry them to the cluster. */
 export function serveCommand(runner: CommandRunner): CommandModule {
@@ -21,54 +20,110 @@ export function serveCommand(runner: CommandRunner): CommandModule {
       .example('$0 --cluster-id abcdefghijklmnopqrstuvwxyz --endpoint 10.0.1.25 --region us-east-1 --service-identifier dsql-fnh4',
         'dial an endpoint IP (e.g. over Direct Connect), no DNS needed')
       .example('DSQL_PROXY_CLUSTER_ID=… DSQL_PROXY_ENDPOINT=… DSQL_PROXY_AUTH_FILE=users.txt $0 --listen 0.0.0.0:5432 --check',
-        'every flag is also an environment variable; --check fails fast in containers; a listener beyond loopback needs client authentication'),
+        'every flag is also an environment variable; --check fails fast in containers; a listener beyond loopback needs client authentication')
+      .example('$0 --config /etc/dsql-proxy/clusters.json --http-listen 9090',
+        'several clusters in one process (one listener each), probes and metrics on 127.0.0.1:9090')
+      .epilogue('Precedence: defaults < the --config file\'s top level < DSQL_PROXY_* variables < flags < a listener\'s own entry in '
+        + 'the file\'s "listeners". On SIGTERM or SIGINT the listeners stop accepting and open sessions get --max-sigterm-delay '
+        + 'seconds to finish; a second signal exits at once; the exit status is 0 either way. SIGHUP re-reads every --auth-file.'),
     handler: (argv) => runner.choose(async () => {
-      let raw = toRawOptions(argv);
-      loadTrustedCas(raw.caFile); // a bad --ca-file is a usage error (exit 2) before anything is signed or dialed
-      if (needsServiceIdentifierLookup(raw)) {
-        checkBeforeLookup(raw);
-        try {
-          raw = (await completeServiceIdentifier(raw, managementFrom(raw))).raw;
-        } catch (error) {
-          if (!(error instanceof ManagementError)) throw error;
-          runner.io.err(`dsql-proxy: could not look up the service identifier of cluster ${raw.clusterId}: ${error.message}\n`
-            + `${error.hint}\nOr pass --service-identifier (the last part of the endpoint service name).\n`);
-          return 1;
+      const settings = await readSettings(argv, runner.argv);
+      const plan = await planService(settings, runner.io);
+      if (typeof plan === 'number') return plan;
+      if (settings.check) {
+        for (const [index, listener] of plan.listeners.entries()) {
+          const raw = settings.listeners[index]!;
+          const results = await runDoctor({ raw: { ...raw, serviceIdentifier: listener.config.serviceIdentifier }, user: settings.user, database: 'postgres', scope: 'network' });
+          if (plan.listeners.length > 1) runner.io.err(`listener ${index} (${formatHostPort(listener.config.listen)}, cluster ${listener.config.clusterId}):\n`);
+          runner.io.err(renderReport(results));
+          if (!allPassed(results)) return 1;
         }
       }
-      const config = resolveConfig(raw);
-      const access = loadClientAccess(config.access); // certificate, key and auth file: exit 2 before anything runs
-      if (argv.check) {
-        const results = await runDoctor({ raw, user: String(argv.user), database: 'postgres', scope: 'network' });
-        runner.io.err(renderReport(results));
-        if (!allPassed(results)) return 1;
-      }
-      let proxy: Awaited<ReturnType<typeof startProxy>>;
+      const signals = watchSignals(); // from before the listeners start, so that a signal during start-up is not lost
+      let service: RunningService;
       try {
-        proxy = await startProxy(config, { access });
+        service = await startService(plan);
       } catch (error) {
-        runner.io.err(`dsql-proxy: cannot start: ${(error as Error).message}\n${startHint(error as NodeJS.ErrnoException, config)}`);
+        signals.dispose();
+        if (!(error instanceof StartError)) throw error;
+        const which = error.listener === undefined ? ' the --http-listen server'
+          : plan.listeners.length > 1 ? ` listener ${error.listener}` : '';
+        runner.io.err(`dsql-proxy: cannot start${which}: ${error.message}\n${startHint(error)}`);
         return 1;
       }
-      return new Promise<number>((resolve) => {
-        const reload = (): void => proxy.reload();
-        const stop = (signal: NodeJS.Signals): void => {
-          process.off('SIGHUP', reload);
-          proxy.logger.info({ signal, open: proxy.server.openConnections }, 'stopping');
-          void proxy.close().then(() => resolve(0));
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        process.on('SIGHUP', reload);
-      });
+      return signals.serve(service);
     }),
   };
 }
 
-/** What to do when the listener cannot start; empty when there is nothing specific to say. */
-function startHint(error: NodeJS.ErrnoException, config: ProxyConfig): string {
+/** Signal handling of a serving process. */
+interface SignalWatch {
+  /** Handles the signals for `service` (including any that came while it started); resolves with the exit code. */
+  serve(service: RunningService): Promise<number>;
+  /** Removes the handlers (the service did not start). */
+  dispose(): void;
+}
+
+/**
+ * The first SIGTERM or SIGINT drains (readiness 503 at once, no new clients, sessions carry on up to
+ * --max-sigterm-delay); a second one closes everything at once. Either way the exit status is 0: stopping on a signal
+ * is the normal end of a service. SIGHUP re-reads the auth files.
+ */
+function watchSignals(): SignalWatch {
+  let service: RunningService | undefined;
+  const early: NodeJS.Signals[] = [];
+  let stopping = false;
+  let finish!: (code: number) => void;
+  const exit = new Promise<number>((resolve) => { finish = resolve; });
+  const reload = (): void => service?.reload();
+  const stop = (signal: NodeJS.Signals): void => {
+    if (!service) {
+      early.push(signal);
+      return;
+    }
+    const running = service;
+    const open = running.listeners.reduce((sum, listener) => sum + listener.server.openConnections, 0);
+    if (stopping) {
+      running.logger.info({ signal, open }, 'second signal: exiting at once');
+      void running.close().then(() => finish(0));
+      // Whatever still holds the event loop (a timer, a socket being torn down) must not delay an exit asked for twice.
+      setTimeout(() => process.exit(0), EXIT_AT_ONCE_MS).unref();
+      return;
+    }
+    stopping = true;
+    process.off('SIGHUP', reload);
+    running.logger.info({ signal, open }, 'stopping');
+    void running.drain().then(() => {
+      running.logger.info({}, 'stopped');
+      finish(0);
+    });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGHUP', reload);
+  return {
+    serve: (started) => {
+      service = started;
+      for (const signal of early.splice(0)) stop(signal);
+      return exit;
+    },
+    dispose: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.off('SIGHUP', reload);
+    },
+  };
+}
+
+/** How long a second signal waits for the sockets to close before the process exits regardless. */
+const EXIT_AT_ONCE_MS = 500;
+
+/** What to do when a listener cannot start; empty when there is nothing specific to say. */
+function startHint(error: StartError): string {
   if (error.code !== 'EADDRINUSE') return '';
-  if (error instanceof SocketInUseError) {
+  if (!error.config) return 'Another program already listens on that address: choose another --http-listen port.\n';
+  const { config } = error;
+  if (error.cause instanceof SocketInUseError) {
     return 'Another process (a local PostgreSQL, or another dsql-proxy) serves that socket: choose another --unix-socket directory '
       + 'or another --listen port (the socket is named after it).\n';
   }

@@ -1,0 +1,87 @@
+/**
+ * Where JSON text first breaks the grammar of RFC 8259, as line and column (1-based): V8's JSON.parse names no position
+ * for an unexpected token ("Unexpected token 's', … is not valid JSON"), and an operator editing a config file needs
+ * one. Returns undefined when the text is valid.
+ */
+export function jsonErrorPosition(text: string): { line: number; column: number } | undefined {
+  const offset = new Scanner(text).firstError();
+  if (offset === undefined) return undefined;
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, column: before[before.length - 1]!.length + 1 };
+}
+
+/** Thrown inside the scanner at the offending offset. */
+class Broken {
+  constructor(readonly offset: number) {}
+}
+
+const NUMBER = /-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
+const STRING_BODY = /(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*/y;
+
+class Scanner {
+  private at = 0;
+
+  constructor(private readonly text: string) {}
+
+  firstError(): number | undefined {
+    try {
+      this.value();
+      this.space();
+      if (this.at < this.text.length) throw new Broken(this.at);
+      return undefined;
+    } catch (error) {
+      if (error instanceof Broken) return error.offset;
+      throw error;
+    }
+  }
+
+  private space(): void {
+    while (/[ \t\n\r]/.test(this.text[this.at] ?? '')) this.at++;
+  }
+
+  private expect(char: string): void {
+    this.space();
+    if (this.text[this.at] !== char) throw new Broken(this.at);
+    this.at++;
+  }
+
+  private value(): void {
+    this.space();
+    const char = this.text[this.at];
+    if (char === '{') return this.sequence('}', () => { this.string(); this.expect(':'); this.value(); });
+    if (char === '[') return this.sequence(']', () => this.value());
+    if (char === '"') return this.string();
+    for (const word of ['true', 'false', 'null']) {
+      if (this.text.startsWith(word, this.at)) { this.at += word.length; return; }
+    }
+    if (!this.match(NUMBER)) throw new Broken(this.at);
+  }
+
+  /** `{…}` or `[…]`: items separated by commas; the opening character is at the cursor. */
+  private sequence(close: string, item: () => void): void {
+    this.at++;
+    this.space();
+    if (this.text[this.at] === close) { this.at++; return; }
+    for (;;) {
+      item();
+      this.space();
+      if (this.text[this.at] === close) { this.at++; return; }
+      this.expect(',');
+    }
+  }
+
+  private string(): void {
+    this.expect('"');
+    this.match(STRING_BODY);
+    if (this.text[this.at] !== '"') throw new Broken(this.at);
+    this.at++;
+  }
+
+  private match(pattern: RegExp): boolean {
+    pattern.lastIndex = this.at;
+    const found = pattern.exec(this.text);
+    if (!found || found[0] === '') return false;
+    this.at += found[0].length;
+    return true;
+  }
+}
