@@ -1,7 +1,7 @@
-import { request } from 'node:http';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../config.js';
 import type { HostPort } from '../endpoint.js';
+import { connectHost, probe } from '../http/probe.js';
 import { formatHostPort, resolveServiceConfig } from '../service-config.js';
 import type { CommandRunner } from './management.js';
 import { COMMAND_OPTIONS } from './options.js';
@@ -31,8 +31,8 @@ export function healthcheckCommand(runner: CommandRunner): CommandModule {
         throw new ConfigError('--http-listen', 'required: healthcheck asks /readiness of a dsql-proxy serving --http-listen; '
           + 'give it the same --http-listen, DSQL_PROXY_HTTP_LISTEN or --config as the proxy');
       }
-      const url = `http://${formatHostPort(probeAddress(httpListen))}/readiness`;
-      const verdict = await probeReadiness(probeAddress(httpListen), PROBE_TIMEOUT_MS);
+      const url = `http://${formatHostPort({ host: connectHost(httpListen.host), port: httpListen.port })}/readiness`;
+      const verdict = await probeReadiness(httpListen, PROBE_TIMEOUT_MS);
       if (verdict.ready) {
         runner.io.out(`ready: ${url} answered ${verdict.status}\n`);
         return 0;
@@ -43,39 +43,20 @@ export function healthcheckCommand(runner: CommandRunner): CommandModule {
   };
 }
 
-/** Where to ask: a wildcard listen address is reached on the loopback of its family. */
-export function probeAddress(listen: HostPort): HostPort {
-  if (listen.host === '0.0.0.0') return { host: '127.0.0.1', port: listen.port };
-  if (listen.host === '::') return { host: '::1', port: listen.port };
-  return listen;
-}
-
 /** The answer of /readiness: ready on 200, else why not in a few words. */
 export type Readiness = { ready: true; status: number } | { ready: false; reason: string };
 
-/** GETs /readiness at `address` within `timeoutMs`. Never rejects. */
-export function probeReadiness(address: HostPort, timeoutMs: number): Promise<Readiness> {
-  return new Promise((resolve) => {
-    const req = request({ host: address.host, port: address.port, path: '/readiness', method: 'GET', agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { if (body.length < MAX_BODY_CHARS) body += chunk; });
-      res.on('end', () => {
-        clearTimeout(timer);
-        const status = res.statusCode ?? 0;
-        const text = body.trim().replace(/\s+/g, ' ').slice(0, MAX_BODY_CHARS);
-        resolve(status === 200 ? { ready: true, status } : { ready: false, reason: `answered ${status}${text ? `: ${text}` : ''}` });
-      });
-      res.on('error', (error) => resolve({ ready: false, reason: `answer cut off: ${error.message}` }));
-    });
-    const timer = setTimeout(() => {
-      resolve({ ready: false, reason: `did not answer within ${timeoutMs / 1000} s` });
-      req.destroy();
-    }, timeoutMs);
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve({ ready: false, reason: `could not be reached: ${error.code ?? error.message}` });
-    });
-    req.end();
-  });
+/** GETs /readiness at `address` (a wildcard address is asked on loopback) within `timeoutMs`. Never rejects. */
+export async function probeReadiness(address: HostPort, timeoutMs: number): Promise<Readiness> {
+  try {
+    const { status, body } = await probe({ ...address, path: '/readiness' }, timeoutMs);
+    const text = body.trim().replace(/\s+/g, ' ').slice(0, MAX_BODY_CHARS);
+    return status === 200 ? { ready: true, status } : { ready: false, reason: `answered ${status}${text ? `: ${text}` : ''}` };
+  } catch (error) {
+    // probe's message names the URL, which the caller's line already does: keep only why.
+    const cause = (error as Error & { cause?: NodeJS.ErrnoException }).cause;
+    if (cause?.code) return { ready: false, reason: `could not be reached: ${cause.code}` };
+    if (cause) return { ready: false, reason: `answer cut off: ${cause.message}` };
+    return { ready: false, reason: `did not answer within ${timeoutMs / 1000} s` };
+  }
 }
