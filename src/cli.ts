@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
+import { packageVersion } from './version.js';
 import { ManagementError } from './aws/management.js';
 import { doctorCommand } from './commands/doctor.js';
 import { managementCommands, type CommandRunner } from './commands/management.js';
@@ -25,11 +25,6 @@ export class UsageError extends Error {
     super(message);
     this.name = 'UsageError';
   }
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 const envName = (flag: string): string => `${ENV_PREFIX}_${flag.replace(/-/g, '_').toUpperCase()}`;

@@ -4,6 +4,7 @@ import type { ClientAccess } from './client/access.js';
 import type { ProxyConfig } from './config.js';
 import { startHealthServer, type HealthServer } from './http/health-server.js';
 import { createLogger } from './log.js';
+import { packageVersion } from './version.js';
 import { MetricsRegistry } from './metrics/registry.js';
 import { ConnectRateLimiter } from './proxy/connect-rate.js';
 import { ConnectionSlots } from './proxy/connection-slots.js';
@@ -71,7 +72,7 @@ export async function startService(plan: ServicePlan, overrides: ServiceOverride
   const { service } = plan;
   const logger = overrides.logger ?? createLogger(service.logLevel);
   const clock = overrides.clock ?? systemClock;
-  const registry = new MetricsRegistry();
+  const registry = new MetricsRegistry({ version: packageVersion() });
   const slots = new ConnectionSlots(service.maxConnections);
   const limiters = new Map<string, ConnectRateLimiter>();
   const credentials = new Map<string | undefined, CredentialSource>();

@@ -142,6 +142,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
       // PostgreSQL closes after a CancelRequest; the socket is paused, so close it outright once flushed.
       endAfterFlush(conn.client, Buffer.alloc(0));
     } else if (facts.overLimit) {
+      record.user = [...opening.message.parameters].reverse().find(([name]) => name === 'user')?.[1]; // the audit line names who was turned away
       const max = deps.slots?.max ?? 0;
       throw new ConnectionFailure(SqlState.tooManyConnections, `sorry, too many clients already: dsql-proxy serves at most ${max} (--max-connections)`,
         'Try again when other sessions have ended, use a connection pool, or raise --max-connections.');
