@@ -1,5 +1,4 @@
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { issueServerCert, makeCa } from './certs.js';
 import { DsqlEmulator } from './emulator.js';
@@ -9,10 +8,10 @@ import { startPostgres, stopPostgres } from './postgres.js';
  * A DSQL endpoint emulator in front of a real PostgreSQL, as a process of its own, for tests that run the proxy
  * somewhere a test process cannot reach in (the Docker image in .ci/docker-smoke.sh).
  *
- *   node standalone-upstream.js OUT_DIR BIND_HOST
+ *   node standalone-upstream.js OUT_DIR
  *
- * It starts PostgreSQL and the emulator on loopback, relays BIND_HOST:<free port> to the emulator (a container
- * reaches the host only through its bridge's gateway address), and writes into OUT_DIR: `ca.crt` (the CA the
+ * It starts PostgreSQL and the emulator on 127.0.0.1 only (the container under test shares the host's network, so
+ * loopback reaches it and no test traffic leaves loopback), and writes into OUT_DIR: `ca.crt` (the CA the
  * emulator's certificate chains to), `aws/config` and `aws/credentials` (a profile the emulator accepts) and
  * `upstream.env` (DSQL_PROXY_* settings and AWS_PROFILE naming that profile). Then it prints "ready" and runs until
  * SIGTERM or SIGINT, when it stops both and exits 0.
@@ -24,25 +23,6 @@ const CLUSTER_ID = 'smokesmokesmokesmokesmoke1';
 const PROFILE = 'dsql-proxy-smoke';
 /** Test-only credentials: the emulator knows the secret, AWS does not. */
 const CREDENTIALS = { accessKeyId: 'AKIDDSQLPROXYSMOKE01', secretAccessKey: 'smoke/test/secret/not/real/00000000000' };
-
-/** Relays every connection to `host` to the emulator on loopback, so the TLS, SNI and token checks stay end to end. */
-async function relay(host: string, emulatorPort: number): Promise<{ port: number; close: () => void }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(emulatorPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => { client.destroy(); upstream.destroy(); });
-      s.once('close', () => sockets.delete(s));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => { for (const s of sockets) s.destroy(); server.close(); },
-  };
-}
 
 /** Writes a file others may read: the container's user is not the one running this. */
 function writePublic(path: string, text: string): void {
@@ -65,11 +45,10 @@ function writeOutputs(outDir: string, caFile: string, endpoint: string): void {
 }
 
 async function main(): Promise<void> {
-  const [outDir, bindHost] = process.argv.slice(2);
-  if (!outDir || !bindHost) throw new Error('usage: standalone-upstream OUT_DIR BIND_HOST');
+  const [outDir, extra] = process.argv.slice(2);
+  if (!outDir || extra !== undefined) throw new Error('usage: standalone-upstream OUT_DIR');
   const pg = await startPostgres();
   let emulator: DsqlEmulator | undefined;
-  let forward: { port: number; close: () => void } | undefined;
   try {
     const ca = makeCa('dsql-proxy smoke CA');
     const identity = issueServerCert(ca, [`*.${SERVICE_ID}.${REGION}.on.aws`, `*.dsql.${REGION}.on.aws`]);
@@ -77,21 +56,19 @@ async function main(): Promise<void> {
       postgres: pg, identity, region: REGION, serviceIdentifier: SERVICE_ID, clusters: [CLUSTER_ID],
       secrets: new Map([[CREDENTIALS.accessKeyId, CREDENTIALS.secretAccessKey]]),
     });
-    forward = await relay(bindHost, await emulator.start());
-    writeOutputs(outDir, ca.certFile, `${bindHost}:${forward.port}`);
+    // DsqlEmulator.start listens on 127.0.0.1; the endpoint is that address, so TLS, SNI and tokens stay end to end.
+    writeOutputs(outDir, ca.certFile, `127.0.0.1:${await emulator.start()}`);
   } catch (error) {
-    forward?.close();
     await emulator?.stop();
     stopPostgres(pg);
     throw error;
   }
-  const running = { emulator, forward };
+  const running = emulator; // a const, so the handler below sees it as started
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    running.forward.close();
-    await running.emulator.stop();
+    await running.stop();
     stopPostgres(pg);
     process.exit(0);
   };
