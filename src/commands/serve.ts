@@ -28,6 +28,7 @@ export function serveCommand(runner: CommandRunner): CommandModule {
         + 'seconds to finish; a second signal exits at once; the exit status is 0 either way. SIGHUP re-reads every --auth-file.'),
     handler: (argv) => runner.choose(async () => {
       const settings = await readSettings(argv, runner.argv);
+      for (const note of settings.overridden) runner.io.err(`dsql-proxy: note: ${note}\n`);
       const plan = await planService(settings, runner.io);
       if (typeof plan === 'number') return plan;
       if (settings.check) {
