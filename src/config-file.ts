@@ -84,7 +84,9 @@ function checkValues(values: Record<string, unknown>, path: string, at: string, 
   for (const [key, value] of Object.entries(values)) {
     const kind = schema.kinds.get(key);
     if (kind === undefined) {
-      throw fileError(path, `${at}unknown key "${key}" (keys are the long flag names of dsql-proxy --help, without the dashes)`);
+      const meant = spelledAs(key, schema.kinds);
+      throw fileError(path, `${at}unknown key "${key}"${meant ? `: did you mean "${meant}"?` : ''} `
+        + '(keys are the long flag names of dsql-proxy --help, without the leading dashes)');
     }
     const fits = kind === 'number' ? typeof value === 'number' || typeof value === 'string' : typeof value === kind;
     if (!fits) {
@@ -96,6 +98,12 @@ function checkValues(values: Record<string, unknown>, path: string, at: string, 
       ? resolve(dirname(path), value) : value as OptionValue;
   }
   return checked;
+}
+
+/** The known key `key` is another spelling of (`Endpoint`, `cluster_id`, `clusterId`, `--listen`), if any. */
+function spelledAs(key: string, kinds: ReadonlyMap<string, OptionKind>): string | undefined {
+  const kebab = key.replace(/^-+/, '').replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/_/g, '-').toLowerCase();
+  return kinds.has(kebab) ? kebab : undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -82,6 +82,14 @@ describe('config file mistakes', () => {
     expect(error.message).toContain('line 2');
   });
 
+  it('a key in the wrong case or spelling names the key it means', async () => {
+    for (const [wrong, meant] of [['Endpoint', 'endpoint'], ['cluster_id', 'cluster-id'], ['caFile', 'ca-file'], ['--listen', 'listen']]) {
+      const path = configFile({ 'cluster-id': ID, endpoint: VPCE, [wrong]: 'x' });
+      const error = await settingsError(['--config', path]);
+      expect(error.message).toContain(`unknown key "${wrong}": did you mean "${meant}"?`);
+    }
+  });
+
   it('"listen": 5432 as a JSON number says how to write it', async () => {
     const path = configFile({ 'cluster-id': ID, endpoint: VPCE, listen: 5432 });
     const error = await settingsError(['--config', path]);
