@@ -92,7 +92,8 @@ function watchSignals(): SignalWatch {
       return;
     }
     stopping = true;
-    process.off('SIGHUP', reload);
+    // SIGHUP keeps its handler while draining: without one its default action would kill the process and cut every
+    // session in flight (a terminal closed after Ctrl-C, a reload during a stop). Re-reading the auth files is harmless.
     running.logger.info({ signal, open }, 'stopping');
     void running.drain().then(() => {
       running.logger.info({}, 'stopped');

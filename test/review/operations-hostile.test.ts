@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/client/scram.js';
 import { parseErrorResponse } from '../../src/protocol/messages.js';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
-import { CLUSTER_ID, REGION, SERVICE_ID, startTestProxy, useRig } from '../support/harness.js';
+import { CLUSTER_ID, pgClient, REGION, SERVICE_ID, startTestProxy, useRig } from '../support/harness.js';
 import { freePort } from '../support/postgres.js';
 import { queryMessage, RawClient } from '../support/raw-client.js';
-import { CREDENTIAL_ENV, spawnService } from '../support/service-process.js';
+import { CREDENTIAL_ENV, eventually, spawnService } from '../support/service-process.js';
 import { authFileWith, PASSWORD, useReviewFiles } from './support.js';
 
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
@@ -82,5 +82,33 @@ describe('--http-listen beyond loopback', () => {
     const quiet = local.lines().filter((l) => l.level === 40);
     expect(await local.stop()).toBe(0);
     expect(quiet).toEqual([]);
+  });
+});
+
+describe('signals while draining', () => {
+  const rig = useRig({ proxy: false });
+  const serveArgs = (): string[] => [
+    '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${rig.emulator.port}`, '--region', REGION,
+    '--service-identifier', SERVICE_ID, '--ca-file', rig.ca.certFile, '--listen', '127.0.0.1:0',
+  ];
+
+  it('a SIGHUP during the drain (a closed terminal, a reload) neither kills the process nor cuts the session in flight', async () => {
+    const proxy = await spawnService([...serveArgs(), '--max-sigterm-delay', '60'], CREDENTIAL_ENV);
+    const client = await pgClient(proxy.ports[0]!);
+    try {
+      await client.query('begin');
+      proxy.child.kill('SIGTERM');
+      expect(await eventually(() => proxy.lines().some((l) => l.msg === 'draining'))).toBe(true);
+      proxy.child.kill('SIGHUP');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(proxy.child.signalCode).toBeNull();
+      expect((await client.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
+      await client.query('commit');
+      await client.end();
+      expect(await proxy.exited).toBe(0);
+    } finally {
+      await client.end().catch(() => undefined);
+      if (proxy.child.exitCode === null && proxy.child.signalCode === null) await proxy.stop('SIGKILL');
+    }
   });
 });
