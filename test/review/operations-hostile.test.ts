@@ -1,7 +1,9 @@
 /** Review of issue 11 from a hostile neighbour's side: drains against clients that stall, the HTTP port beyond loopback. */
 import { describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/client/scram.js';
+import { CANCEL_REQUEST_CODE } from '../../src/protocol/codes.js';
 import { parseErrorResponse } from '../../src/protocol/messages.js';
+import { ConnectionSlots } from '../../src/proxy/connection-slots.js';
 import { serializeStartupMessage } from '../../src/protocol/startup.js';
 import { CLUSTER_ID, pgClient, REGION, SERVICE_ID, startTestProxy, useRig } from '../support/harness.js';
 import { freePort } from '../support/postgres.js';
@@ -109,6 +111,43 @@ describe('signals while draining', () => {
     } finally {
       await client.end().catch(() => undefined);
       if (proxy.child.exitCode === null && proxy.child.signalCode === null) await proxy.stop('SIGKILL');
+    }
+  });
+});
+
+describe('a flood against --max-connections', () => {
+  const rig = useRig({ proxy: false });
+
+  it('still forwards a cancel for a session in flight, and gives every slot back once the flood leaves', async () => {
+    const slots = new ConnectionSlots(1);
+    const proxy = await startTestProxy(rig.emulator.port, rig.ca, {}, { slots });
+    const session = await RawClient.connect(proxy.port);
+    const flood = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(proxy.port)));
+    try {
+      session.send(startup('admin'));
+      const login = await session.until('Z');
+      const keyData = login.find((frame) => frame[0] === 0x4b)!; // BackendKeyData: pid and secret key
+      session.send(queryMessage('select pg_sleep(30)'));
+      await new Promise((r) => setTimeout(r, 300));
+      for (const client of flood.slice(0, 10)) client.send(startup('admin')); // half of them ask in vain, half stay silent
+      const refused = await flood[0]!.next(5_000);
+      expect(refused && parseErrorResponse(refused)).toMatchObject({ code: '53300' });
+      const cancel = Buffer.alloc(16);
+      cancel.writeInt32BE(16, 0);
+      cancel.writeInt32BE(CANCEL_REQUEST_CODE, 4);
+      keyData.copy(cancel, 8, 5, 13);
+      const canceller = await RawClient.connect(proxy.port);
+      canceller.send(cancel);
+      await canceller.closed;
+      const answer = await session.until('E');
+      expect(parseErrorResponse(answer.at(-1)!)).toMatchObject({ code: '57014' }); // query_canceled
+    } finally {
+      for (const client of flood) client.socket.destroy();
+      session.socket.destroy();
+      for (let i = 0; i < 100 && proxy.proxy.server.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(proxy.proxy.server.openConnections).toBe(0);
+      expect(slots.inUse).toBe(0);
+      await proxy.proxy.close();
     }
   });
 });
