@@ -1,5 +1,6 @@
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './config.js';
-import { jsonErrorPosition } from './json-position.js';
+import { jsonDuplicateKey, jsonErrorPosition } from './json-position.js';
 
 /** The JSON type a config-file key takes: `number` keys take a number or its text, as the flag does. */
 export type OptionKind = 'string' | 'number' | 'boolean';
@@ -24,6 +25,11 @@ export interface ConfigFile {
 export interface ConfigFileSchema {
   readonly kinds: ReadonlyMap<string, OptionKind>;
   readonly globalOnly: ReadonlySet<string>;
+  /**
+   * Keys whose value is a file or directory: a relative one is taken from the file's directory, as docker compose and
+   * Prometheus do, since a service's working directory (/ under systemd) is rarely where its config file lives.
+   */
+  readonly paths?: ReadonlySet<string>;
 }
 
 /** Parses and checks the text of a --config file; throws ConfigError naming the file and the key. No I/O. */
@@ -35,6 +41,11 @@ export function parseConfigFile(text: string, path: string, schema: ConfigFileSc
     const position = jsonErrorPosition(text);
     const where = position ? `at line ${position.line} column ${position.column}` : 'here';
     throw fileError(path, `not valid JSON ${where}: ${(error as Error).message}`);
+  }
+  const duplicate = jsonDuplicateKey(text);
+  if (duplicate) {
+    throw fileError(path, `"${duplicate.key}" is set twice in one object (again at line ${duplicate.line} column ${duplicate.column}): `
+      + 'JSON would keep only the last value; remove one');
   }
   if (!isObject(parsed)) throw fileError(path, `the top level must be an object of settings, not ${typeName(parsed)}`);
   const { listeners, ...top } = parsed;
@@ -73,16 +84,26 @@ function checkValues(values: Record<string, unknown>, path: string, at: string, 
   for (const [key, value] of Object.entries(values)) {
     const kind = schema.kinds.get(key);
     if (kind === undefined) {
-      throw fileError(path, `${at}unknown key "${key}" (keys are the long flag names of dsql-proxy --help, without the dashes)`);
+      const meant = spelledAs(key, schema.kinds);
+      throw fileError(path, `${at}unknown key "${key}"${meant ? `: did you mean "${meant}"?` : ''} `
+        + '(keys are the long flag names of dsql-proxy --help, without the leading dashes)');
     }
     const fits = kind === 'number' ? typeof value === 'number' || typeof value === 'string' : typeof value === kind;
     if (!fits) {
       const wanted = kind === 'number' ? 'a number (or its text)' : kind === 'boolean' ? 'true or false' : 'a string';
-      throw fileError(path, `${at}"${key}" must be ${wanted}, not ${typeName(value)}`);
+      const fix = kind === 'string' && typeof value === 'number' ? `: put it in quotes ("${value}")` : '';
+      throw fileError(path, `${at}"${key}" must be ${wanted}, not ${typeName(value)}${fix}`);
     }
-    checked[key] = value as OptionValue;
+    checked[key] = schema.paths?.has(key) && typeof value === 'string' && value !== '' && !isAbsolute(value)
+      ? resolve(dirname(path), value) : value as OptionValue;
   }
   return checked;
+}
+
+/** The known key `key` is another spelling of (`Endpoint`, `cluster_id`, `clusterId`, `--listen`), if any. */
+function spelledAs(key: string, kinds: ReadonlyMap<string, OptionKind>): string | undefined {
+  const kebab = key.replace(/^-+/, '').replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/_/g, '-').toLowerCase();
+  return kinds.has(kebab) ? kebab : undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

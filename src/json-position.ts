@@ -6,6 +6,22 @@
 export function jsonErrorPosition(text: string): { line: number; column: number } | undefined {
   const offset = new Scanner(text).firstError();
   if (offset === undefined) return undefined;
+  return lineAndColumn(text, offset);
+}
+
+/**
+ * The first key that one object of valid JSON text holds twice, with its line and column: JSON.parse keeps the last
+ * value without a word (RFC 8259 section 4 only says names SHOULD be unique), so an operator's second "endpoint"
+ * would silently win. Keys of different objects (two listener entries) do not clash.
+ */
+export function jsonDuplicateKey(text: string): { key: string; line: number; column: number } | undefined {
+  const scanner = new Scanner(text);
+  if (scanner.firstError() !== undefined || scanner.duplicate === undefined) return undefined;
+  const { key, offset } = scanner.duplicate;
+  return { key, ...lineAndColumn(text, offset) };
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
   const before = text.slice(0, offset).split('\n');
   return { line: before.length, column: before[before.length - 1]!.length + 1 };
 }
@@ -20,6 +36,8 @@ const STRING_BODY = /(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*/
 
 class Scanner {
   private at = 0;
+  /** The first key found twice in one object, and where it starts. */
+  duplicate: { key: string; offset: number } | undefined;
 
   constructor(private readonly text: string) {}
 
@@ -48,9 +66,20 @@ class Scanner {
   private value(): void {
     this.space();
     const char = this.text[this.at];
-    if (char === '{') return this.sequence('}', () => { this.string(); this.expect(':'); this.value(); });
+    if (char === '{') {
+      const keys = new Set<string>();
+      return this.sequence('}', () => {
+        this.space();
+        const offset = this.at;
+        const key = this.string();
+        if (keys.has(key)) this.duplicate ??= { key, offset };
+        keys.add(key);
+        this.expect(':');
+        this.value();
+      });
+    }
     if (char === '[') return this.sequence(']', () => this.value());
-    if (char === '"') return this.string();
+    if (char === '"') { this.string(); return; }
     for (const word of ['true', 'false', 'null']) {
       if (this.text.startsWith(word, this.at)) { this.at += word.length; return; }
     }
@@ -70,11 +99,14 @@ class Scanner {
     }
   }
 
-  private string(): void {
+  /** Reads a string at the cursor and returns its value. */
+  private string(): string {
     this.expect('"');
+    const start = this.at - 1;
     this.match(STRING_BODY);
     if (this.text[this.at] !== '"') throw new Broken(this.at);
     this.at++;
+    return JSON.parse(this.text.slice(start, this.at)) as string;
   }
 
   private match(pattern: RegExp): boolean {

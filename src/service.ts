@@ -1,3 +1,4 @@
+import { isLoopbackHost } from './access-config.js';
 import { createCredentials } from './aws/credentials.js';
 import type { CredentialSource } from './aws/token.js';
 import type { ClientAccess } from './client/access.js';
@@ -99,6 +100,11 @@ export async function startService(plan: ServicePlan, overrides: ServiceOverride
       throw new StartError(undefined, undefined, error as Error);
     }
     logger.info({ http: formatHostPort(http.address) }, 'serving /startup, /liveness, /readiness and /metrics');
+    if (!isLoopbackHost(service.httpListen.host)) {
+      // Unlike a PostgreSQL listener beyond loopback (which needs client authentication), nothing stops this start.
+      logger.warn({ http: formatHostPort(http.address) }, '/metrics and the probes answer without authentication anyone who can reach '
+        + 'this address (cluster ids, connection counts, readiness): bind --http-listen to loopback, or firewall the port to the scraper');
+    }
   }
   let httpClosed: Promise<void> | undefined;
   const closeHttp = (): Promise<void> => (httpClosed ??= http?.close() ?? Promise.resolve());

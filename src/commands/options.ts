@@ -146,6 +146,9 @@ export const CONFIG_FILE_KINDS: ReadonlyMap<string, OptionKind> = new Map(
   ]),
 );
 
+/** Serve's keys that name a file or directory: in a --config file a relative one is taken from the file's directory. */
+export const CONFIG_FILE_PATHS: ReadonlySet<string> = new Set(['ca-file', 'auth-file', 'tls-cert', 'tls-key', 'tls-client-ca', 'unix-socket']);
+
 /** Parsed yargs arguments (camelCase keys) → RawOptions, adding the region the environment gives. */
 export function toRawOptions(argv: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): RawOptions {
   const str = (key: string): string | undefined => (typeof argv[key] === 'string' ? (argv[key] as string) : undefined);

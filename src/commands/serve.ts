@@ -28,6 +28,7 @@ export function serveCommand(runner: CommandRunner): CommandModule {
         + 'seconds to finish; a second signal exits at once; the exit status is 0 either way. SIGHUP re-reads every --auth-file.'),
     handler: (argv) => runner.choose(async () => {
       const settings = await readSettings(argv, runner.argv);
+      for (const note of settings.overridden) runner.io.err(`dsql-proxy: note: ${note}\n`);
       const plan = await planService(settings, runner.io);
       if (typeof plan === 'number') return plan;
       if (settings.check) {
@@ -91,7 +92,8 @@ function watchSignals(): SignalWatch {
       return;
     }
     stopping = true;
-    process.off('SIGHUP', reload);
+    // SIGHUP keeps its handler while draining: without one its default action would kill the process and cut every
+    // session in flight (a terminal closed after Ctrl-C, a reload during a stop). Re-reading the auth files is harmless.
     running.logger.info({ signal, open }, 'stopping');
     void running.drain().then(() => {
       running.logger.info({}, 'stopped');

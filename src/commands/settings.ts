@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { parseConfigFile, listenerValues, processValues, type ConfigFile, type OptionValue, type OptionValues } from '../config-file.js';
 import { ConfigError, type RawOptions } from '../config.js';
 import type { RawServiceOptions } from '../service-config.js';
-import { COMMAND_OPTIONS, CONFIG_FILE_KINDS, ENV_PREFIX, GLOBAL_ONLY_KEYS, PARSER_CONFIGURATION, toRawOptions } from './options.js';
+import { COMMAND_OPTIONS, CONFIG_FILE_KINDS, CONFIG_FILE_PATHS, ENV_PREFIX, GLOBAL_ONLY_KEYS, PARSER_CONFIGURATION, toRawOptions } from './options.js';
 
 /** What serve and healthcheck read from defaults, --config, DSQL_PROXY_* variables and flags, merged but not validated. */
 export interface Settings {
@@ -16,6 +16,11 @@ export interface Settings {
   /** --check and the role it logs in as. */
   readonly check: boolean;
   readonly user: string;
+  /**
+   * One line per top-level key of the --config file that a DSQL_PROXY_* variable or a flag overrides with another
+   * value: an image's ENV defaults (DSQL_PROXY_LISTEN, DSQL_PROXY_HTTP_LISTEN, …) would otherwise beat the file silently.
+   */
+  readonly overridden: readonly string[];
   /** Where listener `index`'s value of `key` (a long flag name) came from; undefined when nothing set it. */
   origin(key: string, index: number): 'listener entry' | 'file' | 'given' | 'default' | undefined;
 }
@@ -52,6 +57,7 @@ export async function readSettings(argv: Record<string, unknown>, tokens: readon
     },
     listeners: listenerValues(file, givenValues, defaults).map((values) => toRawOptions(camelKeys(values))),
     file,
+    overridden: file ? overriddenKeys(file, givenValues) : [],
     check: common.check === true,
     user: text('user') ?? 'admin',
     origin: (key, index) => (file?.listeners?.[index]?.[key] !== undefined ? 'listener entry'
@@ -86,7 +92,13 @@ export function readConfigFile(path: string): ConfigFile {
     const e = error as NodeJS.ErrnoException;
     throw new ConfigError('--config', `cannot read "${path}": ${e.code ?? e.message}`);
   }
-  return parseConfigFile(text, path, { kinds: CONFIG_FILE_KINDS, globalOnly: GLOBAL_ONLY_KEYS });
+  return parseConfigFile(text, path, { kinds: CONFIG_FILE_KINDS, globalOnly: GLOBAL_ONLY_KEYS, paths: CONFIG_FILE_PATHS });
+}
+
+function overriddenKeys(file: ConfigFile, given: Record<string, OptionValue>): string[] {
+  return Object.entries(file.top).filter(([key, value]) => key in given && String(given[key]) !== String(value))
+    .map(([key, value]) => `${ENV_PREFIX}_${key.replace(/-/g, '_').toUpperCase()} or --${key} (${String(given[key])}) `
+      + `overrides "${key}" (${String(value)}) of ${file.path}`);
 }
 
 function camelKeys(values: OptionValues): Record<string, OptionValue> {

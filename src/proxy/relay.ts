@@ -67,6 +67,8 @@ export function relay(
   /** While ending: the server chunk is written only up to this many bytes (-1: whole), then the relay ends. */
   let cutAt = -1;
   let finishing: (() => void) | undefined;
+  /** Once ending: the client stays paused, even when the server's buffer drains (that would restart it). */
+  let clientHeld = false;
 
   // The first time the server side ends or closes while the client is still there: the caller's last word.
   const farewell = (): void => {
@@ -84,7 +86,7 @@ export function relay(
       if (cutAt >= 0 && source === server) { sink.write(chunk.subarray(0, cutAt)); finishing!(); return; }
       if (!sink.write(chunk)) source.pause();
     });
-    sink.on('drain', () => source.resume());
+    sink.on('drain', () => { if (source !== client || !clientHeld) source.resume(); });
     source.on('end', () => { onEnd(); sink.end(); });
   };
 
@@ -125,6 +127,7 @@ export function relay(
 
   const endAtBoundary = (cut: BoundaryCut, last: Buffer, serverLast: Buffer | undefined, waitMs: number): void => {
     if (finishing || closedBy) return;
+    clientHeld = true;
     client.pause(); // what the client sends from now on would only be cut off mid-way
     const timer = setTimeout(() => { client.destroy(); server.destroy(); }, waitMs);
     timer.unref();
