@@ -3,11 +3,11 @@ import { SocketInUseError } from '../proxy/unix-socket.js';
 import { runDoctor } from '../doctor/doctor.js';
 import { allPassed, renderReport } from '../doctor/report.js';
 import { formatHostPort } from '../service-config.js';
-import { startService, StartError, type RunningService } from '../service.js';
+import { startService, StartError, type RunningService, type ServicePlan } from '../service.js';
 import type { CommandRunner } from './management.js';
 import { COMMAND_OPTIONS } from './options.js';
 import { planService } from './plan.js';
-import { readSettings } from './settings.js';
+import { readSettings, type Settings } from './settings.js';
 
 /** The default command: listen for PostgreSQL clients and carry them to the cluster. */
 export function serveCommand(runner: CommandRunner): CommandModule {
@@ -29,39 +29,59 @@ export function serveCommand(runner: CommandRunner): CommandModule {
     handler: (argv) => runner.choose(async () => {
       const settings = await readSettings(argv, runner.argv);
       for (const note of settings.overridden) runner.io.err(`dsql-proxy: note: ${note}\n`);
-      const plan = await planService(settings, runner.io);
-      if (typeof plan === 'number') return plan;
-      if (settings.check) {
-        for (const [index, listener] of plan.listeners.entries()) {
-          const raw = settings.listeners[index]!;
-          const results = await runDoctor({ raw: { ...raw, serviceIdentifier: listener.config.serviceIdentifier }, user: settings.user, database: 'postgres', scope: 'network' });
-          if (plan.listeners.length > 1) runner.io.err(`listener ${index} (${formatHostPort(listener.config.listen)}, cluster ${listener.config.clusterId}):\n`);
-          runner.io.err(renderReport(results));
-          if (!allPassed(results)) return 1;
-        }
-      }
-      const signals = watchSignals(); // from before the listeners start, so that a signal during start-up is not lost
-      let service: RunningService;
+      // From here on a signal is never Node's default kill: before the listeners start it ends the process with 0.
+      const signals = watchSignals((signal) => {
+        runner.io.err(`dsql-proxy: ${signal} before the listeners started: exiting\n`);
+        process.exit(0);
+      });
       try {
-        service = await startService(plan);
-      } catch (error) {
+        const plan = await planService(settings, runner.io);
+        if (typeof plan === 'number') return plan;
+        if (!(await checkListeners(plan, settings, runner))) return 1;
+        signals.starting();
+        return await startAndServe(plan, signals, runner);
+      } finally {
         signals.dispose();
-        if (!(error instanceof StartError)) throw error;
-        const which = error.listener === undefined ? ' the --http-listen server'
-          : plan.listeners.length > 1 ? ` listener ${error.listener}` : '';
-        runner.io.err(`dsql-proxy: cannot start${which}: ${error.message}\n${startHint(error)}`);
-        return 1;
       }
-      return signals.serve(service);
     }),
   };
+}
+
+/** --check: the doctor's network and login checks for every listener; false when one failed (the report says which). */
+async function checkListeners(plan: ServicePlan, settings: Settings, runner: CommandRunner): Promise<boolean> {
+  if (!settings.check) return true;
+  for (const [index, listener] of plan.listeners.entries()) {
+    const raw = settings.listeners[index]!;
+    const results = await runDoctor({ raw: { ...raw, serviceIdentifier: listener.config.serviceIdentifier }, user: settings.user, database: 'postgres', scope: 'network' });
+    if (plan.listeners.length > 1) runner.io.err(`listener ${index} (${formatHostPort(listener.config.listen)}, cluster ${listener.config.clusterId}):\n`);
+    runner.io.err(renderReport(results));
+    if (!allPassed(results)) return false;
+  }
+  return true;
+}
+
+/** Starts every listener (a signal meanwhile is kept for once they are up), then serves until a signal stops it. */
+async function startAndServe(plan: ServicePlan, signals: SignalWatch, runner: CommandRunner): Promise<number> {
+  let service: RunningService;
+  try {
+    service = await startService(plan);
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    const which = error.listener === undefined ? ' the --http-listen server'
+      : plan.listeners.length > 1 ? ` listener ${error.listener}` : '';
+    runner.io.err(`dsql-proxy: cannot start${which}: ${error.message}\n${startHint(error)}`);
+    return 1;
+  }
+  return signals.serve(service);
 }
 
 /** Signal handling of a serving process. */
 interface SignalWatch {
   /** Handles the signals for `service` (including any that came while it started); resolves with the exit code. */
   serve(service: RunningService): Promise<number>;
-  /** Removes the handlers (the service did not start). */
+  /** The listeners are being started: a signal from now on is kept until they are up, then drains them. */
+  starting(): void;
+  /** Removes the handlers. */
   dispose(): void;
 }
 
@@ -70,14 +90,19 @@ interface SignalWatch {
  * --max-sigterm-delay); a second one closes everything at once. Either way the exit status is 0: stopping on a signal
  * is the normal end of a service. SIGHUP re-reads the auth files.
  */
-function watchSignals(): SignalWatch {
+function watchSignals(beforeStart: (signal: NodeJS.Signals) => void): SignalWatch {
   let service: RunningService | undefined;
+  let starting = false;
   const early: NodeJS.Signals[] = [];
   let stopping = false;
   let finish!: (code: number) => void;
   const exit = new Promise<number>((resolve) => { finish = resolve; });
   const reload = (): void => service?.reload();
   const stop = (signal: NodeJS.Signals): void => {
+    if (!starting) {
+      beforeStart(signal); // planning or --check: nothing is open that a drain would wait for
+      return;
+    }
     if (!service) {
       early.push(signal);
       return;
@@ -104,6 +129,7 @@ function watchSignals(): SignalWatch {
   process.on('SIGTERM', stop);
   process.on('SIGHUP', reload);
   return {
+    starting: () => { starting = true; },
     serve: (started) => {
       service = started;
       for (const signal of early.splice(0)) stop(signal);

@@ -1,11 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/client/scram.js';
 import { CLUSTER_ID, REGION, SERVICE_ID, pgClient, useRig, waitForActiveQuery } from '../support/harness.js';
 import { freePort } from '../support/postgres.js';
-import { configDir, CREDENTIAL_ENV, eventually, spawnService } from '../support/service-process.js';
+import { childEnv, configDir, CREDENTIAL_ENV, eventually, spawnService } from '../support/service-process.js';
 
 const rig = useRig({ proxy: false });
 const configs = configDir();
@@ -82,6 +83,31 @@ describe('signals', () => {
       expect(proxy.stderr()).not.toContain('SCRAM-SHA-256$');
     } finally {
       expect(await proxy.stop()).toBe(0);
+    }
+  });
+
+  it('a signal during --check (an endpoint that never answers) ends the process at once with 0, saying so', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined)); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const child = spawn(process.execPath, ['bin/dsql-proxy.js', '--cluster-id', CLUSTER_ID, '--endpoint', `127.0.0.1:${port}`,
+      '--region', REGION, '--service-identifier', SERVICE_ID, '--ca-file', rig.ca.certFile, '--listen', '127.0.0.1:0', '--check'],
+    { env: childEnv(CREDENTIAL_ENV), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise((r) => setTimeout(r, 1_500)); // parsed, planned, and the doctor is waiting on the silent endpoint
+      expect(child.exitCode).toBeNull();
+      const started = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited, stderr).toBe(0);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(stderr).toContain('dsql-proxy: SIGTERM before the listeners started: exiting');
+      expect(stderr).not.toContain('dsql-proxy listening');
+    } finally {
+      child.kill('SIGKILL');
+      silent.close();
     }
   });
 });
