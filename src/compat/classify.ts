@@ -59,6 +59,23 @@ export function classify(statement: Buffer | string): Classification {
   return OTHER;
 }
 
+/**
+ * A cheap first look at a whole Query or Parse text: false when no statement in it can be one the layer
+ * answers, because every SET, RESET and set_config contains "set" and pg_backend_pid contains "pid" (ASCII,
+ * any case). Lets ordinary queries skip splitting and classifying altogether.
+ */
+export function mayBeAnsweredLocally(text: Buffer): boolean {
+  const n = text.length - 2;
+  for (let i = 0; i < n; i++) {
+    const a = text[i]! | 0x20;
+    if (a !== 0x73 && a !== 0x70) continue; // s, p
+    const b = text[i + 1]! | 0x20;
+    const c = text[i + 2]! | 0x20;
+    if ((a === 0x73 && b === 0x65 && c === 0x74) || (a === 0x70 && b === 0x69 && c === 0x64)) return true;
+  }
+  return false;
+}
+
 const isWord = (t: Token | undefined, word: string): boolean => t?.kind === 'word' && t.value === word;
 const isSymbol = (t: Token | undefined, symbol: string): boolean => t?.kind === 'symbol' && t.value === symbol;
 

@@ -6,27 +6,41 @@ import {
 /**
  * One statement of a simple Query, as byte offsets into the query text. The statements of one split cover the
  * text exactly: the first starts at 0, each next one right after the previous one's `;`, the last ends at the
- * text's end, so remote statements can be re-sent byte for byte.
+ * text's end, so remote statements can be re-sent byte for byte (joining the raw texts with `;` gives the text). `raw` and `body` are views made on demand
+ * (a hostile text of ten million `;` must not cost ten million buffers).
  */
-export interface SqlStatement {
-  /** Offset of the statement's first byte (0, or just after the previous top-level `;`). */
-  readonly start: number;
-  /** Offset of the `;` that ends it, or the text's length for the last statement. */
-  readonly end: number;
-  /** True when a top-level `;` ends it. */
-  readonly terminated: boolean;
-  /** Offset of its first byte that is not whitespace or a comment (`end` when there is none). */
-  readonly bodyStart: number;
-  /** Offset just past its last byte that is not whitespace or a comment. */
-  readonly bodyEnd: number;
+export class SqlStatement {
+  /** Builds a statement of `text`; splitStatements is the only caller. */
+  constructor(
+    private readonly text: Buffer,
+    /** Offset of the statement's first byte (0, or just after the previous top-level `;`). */
+    readonly start: number,
+    /** Offset of the `;` that ends it, or the text's length for the last statement. */
+    readonly end: number,
+    /** True when a top-level `;` ends it. */
+    readonly terminated: boolean,
+    /** Offset of its first byte that is not whitespace or a comment (`end` when there is none). */
+    readonly bodyStart: number,
+    /** Offset just past its last byte that is not whitespace or a comment. */
+    readonly bodyEnd: number,
+    /** True when a quote, dollar quote or block comment opened in it never closes (it then runs to the end). */
+    readonly unterminated: boolean,
+  ) {}
+
   /** True when it holds nothing but whitespace and comments: PostgreSQL skips it (see splitStatements). */
-  readonly empty: boolean;
-  /** True when a quote, dollar quote or block comment opened in it never closes (it then runs to the end). */
-  readonly unterminated: boolean;
+  get empty(): boolean {
+    return this.bodyStart === this.bodyEnd;
+  }
+
   /** `text[start, end)`, sharing memory with the input. */
-  readonly raw: Buffer;
+  get raw(): Buffer {
+    return this.text.subarray(this.start, this.end);
+  }
+
   /** `text[bodyStart, bodyEnd)`, sharing memory with the input. */
-  readonly body: Buffer;
+  get body(): Buffer {
+    return this.text.subarray(this.bodyStart, this.bodyEnd);
+  }
 }
 
 /** How the server reads string literals. */
@@ -83,7 +97,9 @@ class BeginTracker {
  * psql, a `;` inside parentheses or a BEGIN ATOMIC body does not split (the server would reject the whole
  * message as one syntax error, or accept it as one statement).
  *
- * Empty statements (`;;`, a trailing `;`, only comments) are returned with `empty` set. PostgreSQL's grammar
+ * Empty statements (`;;`, a trailing `;`, only comments) are returned with `empty` set, a run of them as one
+ * (whose raw text then holds the `;` between them), so no text yields more statements than half its length.
+ * PostgreSQL's grammar
  * drops them (gram.y `stmtmulti` keeps only non-NULL statements) and exec_simple_query answers
  * EmptyQueryResponse only when no statement at all is left, so `select 1;;select 2` gives two CommandCompletes
  * and `;` alone gives one EmptyQueryResponse. An unterminated quote or comment runs to the end of the text, in
@@ -100,13 +116,16 @@ export function splitStatements(text: Buffer | string, options: SplitOptions = {
   let last = 0;
   let parens = 0;
   let unterminated = false;
+  let emptyFrom = -1; // start of a run of empty statements not yet emitted
   const emit = (end: number, terminated: boolean): void => {
-    const bodyStart = first < 0 ? end : first;
-    const bodyEnd = first < 0 ? end : last;
-    out.push({
-      start, end, terminated, bodyStart, bodyEnd, empty: first < 0, unterminated,
-      raw: sql.subarray(start, end), body: sql.subarray(bodyStart, bodyEnd),
-    });
+    if (first < 0) {
+      if (emptyFrom < 0) emptyFrom = start;
+      if (!terminated) out.push(new SqlStatement(sql, emptyFrom, end, false, end, end, false));
+    } else {
+      if (emptyFrom >= 0) out.push(new SqlStatement(sql, emptyFrom, start - 1, true, start - 1, start - 1, false));
+      emptyFrom = -1;
+      out.push(new SqlStatement(sql, start, end, terminated, first, last, unterminated));
+    }
     start = end + 1;
     first = -1;
     parens = 0;
