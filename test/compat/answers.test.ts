@@ -57,7 +57,7 @@ describe('message builders', () => {
     const secret = 'hunter2-secret';
     for (const sql of [`SET LOCAL app.password = '${secret}'`, `select set_config('app.password', '${secret}', false)`]) {
       const answer = simpleQueryAnswer(local(sql), 1);
-      expect(answer.toString('latin1')).not.toContain(secret.slice(0, 7) + 'x'); // guard the guard: the check below can fail
+      if (sql.startsWith('SET')) expect(answer.toString('utf8')).not.toContain(secret); // set_config's row carries it by design
       const notice = frames(answer).find((f) => f[0] === 0x4e)!;
       expect(notice.toString('utf8')).not.toContain(secret);
       expect(parseErrorResponse(notice)).toMatchObject({ severity: 'NOTICE', code: '00000' });

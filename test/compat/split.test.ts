@@ -121,6 +121,7 @@ describe('splitting a simple Query into statements', () => {
 
   it('reads $1 as a parameter, not a dollar quote', () => {
     expect(bodies('select $1; select $2$a$;$a$')).toEqual(['select $1', 'select $2$a$;$a$']);
+    expect(bodies('select $1$; select 2 $1$')).toEqual(['select $1$', 'select 2 $1$']);
   });
 
   it('gives the leading words of a statement, lower-cased, for logs', () => {
