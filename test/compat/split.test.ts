@@ -172,4 +172,16 @@ describe('splitting agrees with the real PostgreSQL', () => {
     expect(completions).toBe(expected.length);
     expect(answer.includes('I')).toBe(expected.length === 0);
   });
+
+  it('agrees with PostgreSQL when standard_conforming_strings is off', async () => {
+    await wire.query('SET standard_conforming_strings = off');
+    try {
+      const sql = "select '\\'; select 2'; select 3";
+      const answer = types(await wire.query(sql)).replace(/[NS]/g, '');
+      expect(answer).toBe('TDCTDCZ');
+      expect(bodies(sql, { standardConformingStrings: false })).toHaveLength(2);
+    } finally {
+      await wire.query('RESET standard_conforming_strings');
+    }
+  });
 });
