@@ -1,6 +1,6 @@
 import { MessageType } from '../protocol/codes.js';
 import { MessageWriter } from '../protocol/writer.js';
-import type { BackendPidStatement, SetConfigStatement, SetStatement } from './classify.js';
+import type { LocalStatement } from './classify.js';
 
 /** Type bytes of the backend messages the compat layer writes (protocol docs §55.7). */
 const Type = {
@@ -132,7 +132,7 @@ export interface AnswerContext {
  * command tags), each after the notice; set_config → one text column holding the new value; pg_backend_pid →
  * one int4 column holding the pid; both "SELECT 1".
  */
-export function localAnswer(statement: SetStatement | SetConfigStatement | BackendPidStatement, context: AnswerContext): LocalAnswer {
+export function localAnswer(statement: LocalStatement, context: AnswerContext): LocalAnswer {
   const format = context.format ?? 0;
   switch (statement.kind) {
     case 'set': {
@@ -160,7 +160,7 @@ export function localAnswer(statement: SetStatement | SetConfigStatement | Backe
 }
 
 /** The whole answer to one locally answered statement of a simple Query (without ReadyForQuery). */
-export function simpleQueryAnswer(statement: SetStatement | SetConfigStatement | BackendPidStatement, backendPid: number): Buffer {
+export function simpleQueryAnswer(statement: LocalStatement, backendPid: number): Buffer {
   const answer = localAnswer(statement, { backendPid });
   return Buffer.concat(answer.description ? [answer.description, ...answer.execution] : [...answer.execution]);
 }

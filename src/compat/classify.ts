@@ -33,8 +33,11 @@ export interface BackendPidStatement {
   readonly column: string;
 }
 
+/** A statement the proxy may answer itself (see answerLocally). */
+export type LocalStatement = SetStatement | SetConfigStatement | BackendPidStatement;
+
 /** What the compat layer recognised in one statement; `other` is everything it leaves to the server. */
-export type Classification = SetStatement | SetConfigStatement | BackendPidStatement | { readonly kind: 'other' };
+export type Classification = LocalStatement | { readonly kind: 'other' };
 
 const OTHER = { kind: 'other' } as const;
 /** More tokens than any recognised form has: the statement is something else. */

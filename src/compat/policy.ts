@@ -1,4 +1,4 @@
-import type { Classification } from './classify.js';
+import type { Classification, LocalStatement } from './classify.js';
 
 /** Transaction status of a ReadyForQuery: idle, in a transaction block, in a failed one. */
 export type TransactionStatus = 'I' | 'T' | 'E';
@@ -31,7 +31,7 @@ export function isAllowedParameter(name: string, local = false): boolean {
  * parameter DSQL refuses (outside the allowlist, or SET ROLE without LOCAL) and pg_backend_pid(). Never in a
  * failed transaction: there PostgreSQL answers every statement with 25P02, and only the server can say so.
  */
-export function answerLocally(statement: Classification, status: TransactionStatus): boolean {
+export function answerLocally(statement: Classification, status: TransactionStatus): statement is LocalStatement {
   if (status === 'E') return false;
   switch (statement.kind) {
     case 'backend_pid': return true;

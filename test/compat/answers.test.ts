@@ -3,13 +3,12 @@ import {
   bindComplete, closeComplete, commandComplete, dataRow, emptyQueryResponse, localAnswer, managedParameterNotice, noData,
   noticeResponse, parameterDescription, parseComplete, portalSuspended, readyForQuery, rowDescription, simpleQueryAnswer, TypeOid,
 } from '../../src/compat/answers.js';
-import { classify, type BackendPidStatement, type SetConfigStatement, type SetStatement } from '../../src/compat/classify.js';
+import { classify, type LocalStatement } from '../../src/compat/classify.js';
 import { parseErrorResponse } from '../../src/protocol/messages.js';
 import { cstring, int16, int32, message } from '../support/wire.js';
 import { PostgresWire, types } from './postgres-wire.js';
 
-type Local = SetStatement | SetConfigStatement | BackendPidStatement;
-const local = (sql: string): Local => {
+const local = (sql: string): LocalStatement => {
   const c = classify(sql);
   if (c.kind === 'other') throw new Error(`not recognised: ${sql}`);
   return c;
