@@ -111,6 +111,15 @@ export function managedParameterNotice(name: string, command: 'SET' | 'RESET' | 
 }
 
 /**
+ * The WARNING PostgreSQL adds to a SET LOCAL run outside a transaction block (xact.c CheckTransactionBlock):
+ * only when the status is idle and the statement is alone in its Query, since a multi-statement Query is an
+ * implicit transaction block and gets no warning.
+ */
+export function setLocalOutsideTransactionWarning(): Buffer {
+  return noticeResponse({ severity: 'WARNING', code: '25P01', message: 'SET LOCAL can only be used in transaction blocks' });
+}
+
+/**
  * What the proxy sends for a statement it answers itself: the row description (undefined: the statement
  * returns no rows, so Describe answers NoData and a simple Query sends none) and the messages of executing it
  * (notice, row, CommandComplete). A simple Query sends both in order; the extended protocol sends the first

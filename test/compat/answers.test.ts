@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bindComplete, closeComplete, commandComplete, dataRow, emptyQueryResponse, localAnswer, managedParameterNotice, noData,
-  noticeResponse, parameterDescription, parseComplete, portalSuspended, readyForQuery, rowDescription, simpleQueryAnswer, TypeOid,
+  noticeResponse, parameterDescription, setLocalOutsideTransactionWarning, parseComplete, portalSuspended, readyForQuery, rowDescription, simpleQueryAnswer, TypeOid,
 } from '../../src/compat/answers.js';
 import { classify, type LocalStatement } from '../../src/compat/classify.js';
 import { parseErrorResponse } from '../../src/protocol/messages.js';
@@ -103,6 +103,13 @@ describe('answers match what PostgreSQL sends', () => {
     const ours = frames(simpleQueryAnswer(local(sql), wire.backendPid));
     expect(withoutNotices(ours)).toEqual(fromPostgres);
     expect(types(ours).replace(/[^N]/g, '')).toBe(sql.includes('pg_backend_pid') ? '' : 'N');
+  });
+
+  it('warns about SET LOCAL outside a transaction as PostgreSQL does, and only when it is alone in its Query', async () => {
+    const alone = await wire.query('SET LOCAL client_min_messages = notice');
+    expect(types(alone)).toBe('NCZ');
+    expect(parseErrorResponse(alone[0]!)).toEqual(parseErrorResponse(setLocalOutsideTransactionWarning()));
+    expect(types(await wire.query('SET LOCAL client_min_messages = notice; select 1'))).toBe('CTDCZ');
   });
 
   it('answers the extended protocol as PostgreSQL does: Parse, Bind (binary result), Describe, Execute, Sync', async () => {
