@@ -99,8 +99,7 @@ class BeginTracker {
  *
  * Empty statements (`;;`, a trailing `;`, only comments) are returned with `empty` set, a run of them as one
  * (whose raw text then holds the `;` between them), so no text yields more statements than half its length.
- * PostgreSQL's grammar
- * drops them (gram.y `stmtmulti` keeps only non-NULL statements) and exec_simple_query answers
+ * PostgreSQL's grammar drops them (gram.y `stmtmulti` keeps only non-NULL statements) and exec_simple_query answers
  * EmptyQueryResponse only when no statement at all is left, so `select 1;;select 2` gives two CommandCompletes
  * and `;` alone gives one EmptyQueryResponse. An unterminated quote or comment runs to the end of the text, in
  * one statement whose `unterminated` is set: the server reports the syntax error. Linear in the text's length.
