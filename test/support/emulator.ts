@@ -2,6 +2,7 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Server, typ
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { holdIdleSession } from './backendless.js';
 import type { EmulatorFault, EmulatorOptions, EmulatorRecord } from './emulator-types.js';
+import { MessageFilter, rewriteClientMessage, rewriteServerMessage, startupRefusal } from './emulator-session.js';
 import { readPacket } from './read-packet.js';
 import { TokenRejected, verifyToken } from './sigv4.js';
 import {
@@ -17,6 +18,11 @@ import {
  * names a known cluster. Then it relays to PostgreSQL with the cluster option removed. It speaks the wire
  * through its own codec (wire.ts), never the proxy's.
  */
+
+/** Client messages whose SQL DSQL's session rules read: Query and Parse. */
+const CLIENT_TYPES = new Set(['Q'.charCodeAt(0), 'P'.charCodeAt(0)]);
+/** Server messages the rules may rewrite: ErrorResponse. */
+const SERVER_TYPES = new Set(['E'.charCodeAt(0)]);
 
 /** First byte of a TLS handshake record: a ClientHello sent without an SSLRequest (direct TLS). */
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -215,12 +221,14 @@ export class DsqlEmulator {
     // As in PostgreSQL, the database is looked up after authentication, and an absent one means the user's name.
     const database = record.database || user;
     if (database !== 'postgres') { fatal('3D000', `database "${database}" does not exist`); return; }
+    const refused = startupRefusal(packet.parameters, remainingOptions);
+    if (refused) { fatal(refused.code, refused.message); return; }
     if (this.options.noBackend) { holdIdleSession(tls, deframer.rest()); return; }
 
     const upstreamParams = packet.parameters
       .map(([name, value]): [string, string] => [name, name === 'options' ? remainingOptions : value])
       .filter(([name, value]) => !(name === 'options' && value === ''));
-    this.relay(tls, Buffer.concat([startupMessage(upstreamParams), deframer.rest()]), fault);
+    this.relay(tls, record, startupMessage(upstreamParams), deframer.rest(), fault);
   }
 
   /** A cancel carries no startup options: only an SNI naming a known cluster says where it goes. */
@@ -243,24 +251,39 @@ export class DsqlEmulator {
     tls.resume();
   }
 
-  /** Opens the PostgreSQL session with `opening` (StartupMessage and whatever followed) and relays both ways. */
-  private relay(tls: TLSSocket, opening: Buffer, fault: EmulatorFault | undefined): void {
+  /**
+   * Opens the PostgreSQL session with `startup` and relays both ways, starting with `pending` (what the client
+   * sent after its password), through DSQL's session rules (emulator-session.ts).
+   */
+  private relay(tls: TLSSocket, record: EmulatorRecord, startup: Buffer, pending: Buffer, fault: EmulatorFault | undefined): void {
     const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
     this.track(pg);
     pg.setNoDelay(true);
-    pg.write(opening);
-    tls.pipe(pg);
+    const fromClient = new MessageFilter(CLIENT_TYPES, (frame) => rewriteClientMessage(frame, (refusal) => {
+      (record.refusals ??= []).push(refusal.message);
+    }));
+    const fromServer = new MessageFilter(SERVER_TYPES, rewriteServerMessage);
+    // Backpressure as pipe() would: a reader waits while the other side's buffer is full.
+    const toServer = (chunk: Buffer): void => {
+      for (const piece of fromClient.push(chunk)) if (!pg.write(piece)) { tls.pause(); pg.once('drain', () => tls.resume()); }
+    };
+    pg.write(startup);
+    toServer(pending);
+    tls.on('data', toServer);
+    tls.once('end', () => pg.end());
     tls.once('close', () => pg.destroy());
     pg.once('close', () => tls.destroy());
-    if (fault?.kind === 'close-mid-result') {
-      let sent = 0;
-      pg.on('data', (chunk: Buffer) => {
-        sent += chunk.length;
-        if (sent >= fault.bytes) { tls.destroy(); pg.destroy(); } else tls.write(chunk);
-      });
-    } else {
-      pg.pipe(tls);
-    }
+    let sent = 0;
+    pg.on('data', (chunk: Buffer) => {
+      for (const piece of fromServer.push(chunk)) {
+        if (fault?.kind === 'close-mid-result') {
+          sent += piece.length;
+          if (sent >= fault.bytes) { tls.destroy(); pg.destroy(); return; }
+        }
+        if (!tls.write(piece)) { pg.pause(); tls.once('drain', () => pg.resume()); }
+      }
+    });
+    pg.once('end', () => tls.end());
     if (fault?.kind === 'terminate-after') {
       const timer = setTimeout(() => {
         tls.end(errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection: maximum connection duration reached' }));
