@@ -270,6 +270,7 @@ export class DsqlEmulator {
     pg.write(startup);
     toServer(pending);
     tls.on('data', toServer);
+    tls.resume(); // readPacket paused it during the login
     tls.once('end', () => pg.end());
     tls.once('close', () => pg.destroy());
     pg.once('close', () => tls.destroy());
