@@ -42,25 +42,44 @@ export function rewriteQuery(sql: string): { sql: string; refusals: Refusal[] } 
   return refusals.length === 0 ? undefined : { sql: out + sql.slice(at), refusals };
 }
 
-/** A client message with refused statements replaced: Query ('Q') and Parse ('P'); others untouched. */
-export function rewriteClientMessage(frame: Buffer, onRefusal: (refusal: Refusal) => void): Buffer {
-  const type = String.fromCharCode(frame[0]!);
-  if (type === 'Q') {
-    const rewritten = rewriteQuery(frame.toString('utf8', 5, frame.length - 1));
-    if (!rewritten) return frame;
-    rewritten.refusals.forEach(onRefusal);
-    return message('Q', cstring(rewritten.sql));
-  }
-  if (type === 'P') {
+/**
+ * Rewrites a session's client messages: Query ('Q') and Parse ('P') with refused statements replaced, and a Bind
+ * ('B') of a statement so replaced sent without its parameter values (the carrier takes none), so that the
+ * client sees DSQL's refusal at Execute rather than PostgreSQL's complaint about a parameter count.
+ */
+export class ClientRules {
+  /** Prepared statement names ('' the unnamed one) whose text was replaced by a carrier. */
+  private readonly replaced = new Set<string>();
+
+  constructor(private readonly onRefusal: (refusal: Refusal) => void) {}
+
+  /** The message to send on in place of `frame`. */
+  rewrite(frame: Buffer): Buffer {
+    const type = String.fromCharCode(frame[0]!);
+    if (type === 'Q') {
+      const rewritten = rewriteQuery(frame.toString('utf8', 5, frame.length - 1));
+      if (!rewritten) return frame;
+      rewritten.refusals.forEach(this.onRefusal);
+      return message('Q', cstring(rewritten.sql));
+    }
     const nameEnd = frame.indexOf(0, 5);
-    const textEnd = frame.indexOf(0, nameEnd + 1);
-    if (nameEnd < 0 || textEnd < 0) return frame; // malformed: PostgreSQL says so
-    const rewritten = rewriteQuery(frame.toString('utf8', nameEnd + 1, textEnd));
-    if (!rewritten) return frame;
-    rewritten.refusals.forEach(onRefusal);
-    return message('P', frame.subarray(5, nameEnd + 1), cstring(rewritten.sql), frame.subarray(textEnd + 1));
+    const secondEnd = frame.indexOf(0, nameEnd + 1);
+    if (nameEnd < 0 || secondEnd < 0) return frame; // malformed: PostgreSQL says so
+    if (type === 'P') {
+      const name = frame.toString('utf8', 5, nameEnd);
+      const rewritten = rewriteQuery(frame.toString('utf8', nameEnd + 1, secondEnd));
+      this.replaced.delete(name);
+      if (!rewritten) return frame;
+      this.replaced.add(name);
+      rewritten.refusals.forEach(this.onRefusal);
+      return message('P', frame.subarray(5, nameEnd + 1), cstring(rewritten.sql), frame.subarray(secondEnd + 1));
+    }
+    if (type === 'B' && this.replaced.has(frame.toString('utf8', nameEnd + 1, secondEnd))) {
+      // Bind: portal, statement, then format codes, values and result formats, all dropped (Int16 zero each).
+      return message('B', frame.subarray(5, secondEnd + 1), Buffer.alloc(6));
+    }
+    return frame;
   }
-  return frame;
 }
 
 /** A backend message with a carrier's ErrorResponse reduced to DSQL's fields; others untouched. */

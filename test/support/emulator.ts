@@ -2,7 +2,7 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Server, typ
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { holdIdleSession } from './backendless.js';
 import type { EmulatorFault, EmulatorOptions, EmulatorRecord } from './emulator-types.js';
-import { MessageFilter, rewriteClientMessage, rewriteServerMessage, startupRefusal } from './emulator-session.js';
+import { ClientRules, MessageFilter, rewriteServerMessage, startupRefusal } from './emulator-session.js';
 import { readPacket } from './read-packet.js';
 import { TokenRejected, verifyToken } from './sigv4.js';
 import {
@@ -19,8 +19,8 @@ import {
  * through its own codec (wire.ts), never the proxy's.
  */
 
-/** Client messages whose SQL DSQL's session rules read: Query and Parse. */
-const CLIENT_TYPES = new Set(['Q'.charCodeAt(0), 'P'.charCodeAt(0)]);
+/** Client messages DSQL's session rules read: Query and Parse (their SQL), Bind (of a refused statement). */
+const CLIENT_TYPES = new Set(['Q', 'P', 'B'].map((t) => t.charCodeAt(0)));
 /** Server messages the rules may rewrite: ErrorResponse. */
 const SERVER_TYPES = new Set(['E'.charCodeAt(0)]);
 
@@ -259,9 +259,8 @@ export class DsqlEmulator {
     const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
     this.track(pg);
     pg.setNoDelay(true);
-    const fromClient = new MessageFilter(CLIENT_TYPES, (frame) => rewriteClientMessage(frame, (refusal) => {
-      (record.refusals ??= []).push(refusal.message);
-    }));
+    const rules = new ClientRules((refusal) => { (record.refusals ??= []).push(refusal.message); });
+    const fromClient = new MessageFilter(CLIENT_TYPES, (frame) => rules.rewrite(frame));
     const fromServer = new MessageFilter(SERVER_TYPES, rewriteServerMessage);
     // Backpressure as pipe() would: a reader waits while the other side's buffer is full.
     const toServer = (chunk: Buffer): void => {
