@@ -275,13 +275,13 @@ export class DsqlEmulator {
     pg.once('close', () => tls.destroy());
     let sent = 0;
     pg.on('data', (chunk: Buffer) => {
-      for (const piece of fromServer.push(chunk)) {
-        if (fault?.kind === 'close-mid-result') {
-          sent += piece.length;
-          if (sent >= fault.bytes) { tls.destroy(); pg.destroy(); return; }
-        }
-        if (!tls.write(piece)) { pg.pause(); tls.once('drain', () => pg.resume()); }
+      // One write per chunk received, so that close-mid-result drops a whole TCP chunk (mid-message) as before.
+      const out = Buffer.concat(fromServer.push(chunk));
+      if (fault?.kind === 'close-mid-result') {
+        sent += out.length;
+        if (sent >= fault.bytes) { tls.destroy(); pg.destroy(); return; }
       }
+      if (!tls.write(out)) { pg.pause(); tls.once('drain', () => pg.resume()); }
     });
     pg.once('end', () => tls.end());
     if (fault?.kind === 'terminate-after') {
