@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { LexError, parameterAllowed, refusalOf, settingRefusal, splitStatements, type Refusal } from './dsql-sql.js';
+import type { EmulatorFault, EmulatorRecord } from './emulator-types.js';
 import { cstring, errorResponse, message, parseErrorFields, splitOptions } from './wire.js';
 
 /**
@@ -127,6 +130,46 @@ export class MessageFilter {
     }
     return out;
   }
+}
+
+/** Client messages DSQL's session rules read: Query and Parse (their SQL), Bind (of a refused statement). */
+const CLIENT_TYPES = new Set(['Q', 'P', 'B'].map((t) => t.charCodeAt(0)));
+/** Server messages the rules may rewrite: ErrorResponse. */
+const SERVER_TYPES = new Set(['E'.charCodeAt(0)]);
+
+
+/**
+ * Relays between the client's `tls` and PostgreSQL's `pg` through DSQL's session rules: `startup` first, then
+ * `pending` (what the client sent after its password), then both ways with pipe()'s backpressure.
+ */
+export function relayThroughRules(
+  tls: TLSSocket, pg: Socket, startup: Buffer, pending: Buffer, record: EmulatorRecord, fault: EmulatorFault | undefined,
+): void {
+  const rules = new ClientRules((refusal) => { (record.refusals ??= []).push(refusal.message); });
+  const fromClient = new MessageFilter(CLIENT_TYPES, (frame) => rules.rewrite(frame));
+  const fromServer = new MessageFilter(SERVER_TYPES, rewriteServerMessage);
+  // Backpressure as pipe() would: a reader waits while the other side's buffer is full.
+  const toServer = (chunk: Buffer): void => {
+    for (const piece of fromClient.push(chunk)) if (!pg.write(piece)) { tls.pause(); pg.once('drain', () => tls.resume()); }
+  };
+  pg.write(startup);
+  toServer(pending);
+  tls.on('data', toServer);
+  tls.resume(); // readPacket paused it during the login
+  tls.once('end', () => pg.end());
+  tls.once('close', () => pg.destroy());
+  pg.once('close', () => tls.destroy());
+  let sent = 0;
+  pg.on('data', (chunk: Buffer) => {
+    // One write per chunk received, so that close-mid-result drops a whole TCP chunk (mid-message) as before.
+    const out = Buffer.concat(fromServer.push(chunk));
+    if (fault?.kind === 'close-mid-result') {
+      sent += out.length;
+      if (sent >= fault.bytes) { tls.destroy(); pg.destroy(); return; }
+    }
+    if (!tls.write(out)) { pg.pause(); tls.once('drain', () => pg.resume()); }
+  });
+  pg.once('end', () => tls.end());
 }
 
 /** Startup parameters PostgreSQL clients send that are not session settings. */

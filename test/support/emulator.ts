@@ -2,7 +2,7 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Server, typ
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { holdIdleSession } from './backendless.js';
 import type { EmulatorFault, EmulatorOptions, EmulatorRecord } from './emulator-types.js';
-import { ClientRules, MessageFilter, rewriteServerMessage, startupRefusal } from './emulator-session.js';
+import { relayThroughRules, startupRefusal } from './emulator-session.js';
 import { readPacket } from './read-packet.js';
 import { TokenRejected, verifyToken } from './sigv4.js';
 import {
@@ -15,14 +15,11 @@ import {
  * It insists on what DSQL insists on: TLS with SNI (after an SSLRequest, or direct with ALPN "postgresql"), a
  * cluster named by SNI or by `amzn-cluster-id` (and not two different ones), AuthenticationCleartextPassword
  * answered by a SigV4 token it verifies itself, the one database `postgres`, and cancels routed by an SNI that
- * names a known cluster. Then it relays to PostgreSQL with the cluster option removed. It speaks the wire
- * through its own codec (wire.ts), never the proxy's.
+ * names a known cluster, and (a strict choice, DSQL's behaviour being unconfirmed) no startup parameter outside
+ * DSQL's session allowlist. Then it relays to PostgreSQL with the cluster option removed, refusing what DSQL
+ * refuses in a session (emulator-session.ts: SET/RESET/set_config outside the allowlist, SET ROLE without LOCAL,
+ * pg_backend_pid()). It speaks the wire through its own codec (wire.ts), never the proxy's.
  */
-
-/** Client messages DSQL's session rules read: Query and Parse (their SQL), Bind (of a refused statement). */
-const CLIENT_TYPES = new Set(['Q', 'P', 'B'].map((t) => t.charCodeAt(0)));
-/** Server messages the rules may rewrite: ErrorResponse. */
-const SERVER_TYPES = new Set(['E'.charCodeAt(0)]);
 
 /** First byte of a TLS handshake record: a ClientHello sent without an SSLRequest (direct TLS). */
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -259,31 +256,7 @@ export class DsqlEmulator {
     const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
     this.track(pg);
     pg.setNoDelay(true);
-    const rules = new ClientRules((refusal) => { (record.refusals ??= []).push(refusal.message); });
-    const fromClient = new MessageFilter(CLIENT_TYPES, (frame) => rules.rewrite(frame));
-    const fromServer = new MessageFilter(SERVER_TYPES, rewriteServerMessage);
-    // Backpressure as pipe() would: a reader waits while the other side's buffer is full.
-    const toServer = (chunk: Buffer): void => {
-      for (const piece of fromClient.push(chunk)) if (!pg.write(piece)) { tls.pause(); pg.once('drain', () => tls.resume()); }
-    };
-    pg.write(startup);
-    toServer(pending);
-    tls.on('data', toServer);
-    tls.resume(); // readPacket paused it during the login
-    tls.once('end', () => pg.end());
-    tls.once('close', () => pg.destroy());
-    pg.once('close', () => tls.destroy());
-    let sent = 0;
-    pg.on('data', (chunk: Buffer) => {
-      // One write per chunk received, so that close-mid-result drops a whole TCP chunk (mid-message) as before.
-      const out = Buffer.concat(fromServer.push(chunk));
-      if (fault?.kind === 'close-mid-result') {
-        sent += out.length;
-        if (sent >= fault.bytes) { tls.destroy(); pg.destroy(); return; }
-      }
-      if (!tls.write(out)) { pg.pause(); tls.once('drain', () => pg.resume()); }
-    });
-    pg.once('end', () => tls.end());
+    relayThroughRules(tls, pg, startup, pending, record, fault);
     if (fault?.kind === 'terminate-after') {
       const timer = setTimeout(() => {
         tls.end(errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection: maximum connection duration reached' }));
