@@ -26,7 +26,7 @@ export interface Refusal {
   readonly message: string;
 }
 
-/** The SQLSTATE DSQL's refusals carry (feature_not_supported; inferred, see README of the emulator tests). */
+/** The SQLSTATE of these refusals: feature_not_supported, inferred (DSQL publishes only the message texts). */
 export const NOT_SUPPORTED = '0A000';
 
 /** DSQL's session-parameter allowlist, lower-cased (PostgreSQL compares GUC names case-insensitively). */
