@@ -95,9 +95,10 @@ describe('relay ends', () => {
   it('when the server ends a session with an error, the client gets it and the connection ends', async () => {
     const client = await pgClient(rig.proxy.port);
     const ended = new Promise<Error>((resolve) => client.once('error', resolve));
-    const { rows: [{ pid }] } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+    // DSQL refuses pg_backend_pid() (the emulator too): the session is found by its application_name instead.
+    await client.query("set application_name = 'handshake-server-ends'");
     const direct = await directClient();
-    await direct.query('select pg_terminate_backend($1)', [pid]);
+    await direct.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'handshake-server-ends'");
     await direct.end();
     const error = await ended as Error & { code?: string };
     expect(error.code).toBe('57P01');

@@ -59,12 +59,11 @@ describe('when the server ends a session', () => {
       const client = await RawClient.connect(rig.proxy.port);
       client.send(startup);
       await client.until('Z');
-      client.send(queryMessage('select pg_backend_pid()'));
-      const answer = await client.until('Z');
-      const row = answer.find((f) => f[0] === 0x44)!;
-      const pid = Number(row.subarray(11).toString());
+      // DSQL refuses pg_backend_pid() (the emulator too): the session is found by its application_name instead.
+      client.send(queryMessage("set application_name = 'session-end-own-fatal'"));
+      await client.until('Z');
       const direct = await directClient();
-      await direct.query('select pg_terminate_backend($1)', [pid]);
+      await direct.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'session-end-own-fatal'");
       await direct.end();
       const errors: Buffer[] = [];
       for (let frame = await client.next(); frame; frame = await client.next()) if (frame[0] === 0x45) errors.push(frame);

@@ -19,6 +19,8 @@ export interface EmulatorRecord {
   action?: string;
   /** True once the token verified. */
   authenticated?: boolean;
+  /** The message of each statement refused as DSQL refuses it (SET outside the allowlist, pg_backend_pid…). */
+  refusals?: string[];
   /** Why the connection was refused. */
   rejection?: string;
   /** 'startup' or 'cancel'. */

@@ -2,6 +2,7 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Server, typ
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { holdIdleSession } from './backendless.js';
 import type { EmulatorFault, EmulatorOptions, EmulatorRecord } from './emulator-types.js';
+import { relayThroughRules, startupRefusal } from './emulator-session.js';
 import { readPacket } from './read-packet.js';
 import { TokenRejected, verifyToken } from './sigv4.js';
 import {
@@ -14,8 +15,10 @@ import {
  * It insists on what DSQL insists on: TLS with SNI (after an SSLRequest, or direct with ALPN "postgresql"), a
  * cluster named by SNI or by `amzn-cluster-id` (and not two different ones), AuthenticationCleartextPassword
  * answered by a SigV4 token it verifies itself, the one database `postgres`, and cancels routed by an SNI that
- * names a known cluster. Then it relays to PostgreSQL with the cluster option removed. It speaks the wire
- * through its own codec (wire.ts), never the proxy's.
+ * names a known cluster, and (a strict choice, DSQL's behaviour being unconfirmed) no startup parameter outside
+ * DSQL's session allowlist. Then it relays to PostgreSQL with the cluster option removed, refusing what DSQL
+ * refuses in a session (emulator-session.ts: SET/RESET/set_config outside the allowlist, SET ROLE without LOCAL,
+ * pg_backend_pid()). It speaks the wire through its own codec (wire.ts), never the proxy's.
  */
 
 /** First byte of a TLS handshake record: a ClientHello sent without an SSLRequest (direct TLS). */
@@ -215,12 +218,14 @@ export class DsqlEmulator {
     // As in PostgreSQL, the database is looked up after authentication, and an absent one means the user's name.
     const database = record.database || user;
     if (database !== 'postgres') { fatal('3D000', `database "${database}" does not exist`); return; }
+    const refused = startupRefusal(packet.parameters, remainingOptions);
+    if (refused) { fatal(refused.code, refused.message); return; }
     if (this.options.noBackend) { holdIdleSession(tls, deframer.rest()); return; }
 
     const upstreamParams = packet.parameters
       .map(([name, value]): [string, string] => [name, name === 'options' ? remainingOptions : value])
       .filter(([name, value]) => !(name === 'options' && value === ''));
-    this.relay(tls, Buffer.concat([startupMessage(upstreamParams), deframer.rest()]), fault);
+    this.relay(tls, record, startupMessage(upstreamParams), deframer.rest(), fault);
   }
 
   /** A cancel carries no startup options: only an SNI naming a known cluster says where it goes. */
@@ -243,24 +248,15 @@ export class DsqlEmulator {
     tls.resume();
   }
 
-  /** Opens the PostgreSQL session with `opening` (StartupMessage and whatever followed) and relays both ways. */
-  private relay(tls: TLSSocket, opening: Buffer, fault: EmulatorFault | undefined): void {
+  /**
+   * Opens the PostgreSQL session with `startup` and relays both ways, starting with `pending` (what the client
+   * sent after its password), through DSQL's session rules (emulator-session.ts).
+   */
+  private relay(tls: TLSSocket, record: EmulatorRecord, startup: Buffer, pending: Buffer, fault: EmulatorFault | undefined): void {
     const pg = tcpConnect(this.options.postgres.port, this.options.postgres.host);
     this.track(pg);
     pg.setNoDelay(true);
-    pg.write(opening);
-    tls.pipe(pg);
-    tls.once('close', () => pg.destroy());
-    pg.once('close', () => tls.destroy());
-    if (fault?.kind === 'close-mid-result') {
-      let sent = 0;
-      pg.on('data', (chunk: Buffer) => {
-        sent += chunk.length;
-        if (sent >= fault.bytes) { tls.destroy(); pg.destroy(); } else tls.write(chunk);
-      });
-    } else {
-      pg.pipe(tls);
-    }
+    relayThroughRules(tls, pg, startup, pending, record, fault);
     if (fault?.kind === 'terminate-after') {
       const timer = setTimeout(() => {
         tls.end(errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection: maximum connection duration reached' }));
