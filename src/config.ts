@@ -41,6 +41,8 @@ export interface RawOptions extends RawAccessOptions {
   startupTimeout?: string | number | undefined;
   /** Pass the client's database name on instead of `postgres`. */
   keepDatabase?: boolean | undefined;
+  /** Keep settings DSQL refuses away from it (--no-sql-compat turns it off). */
+  sqlCompat?: boolean | undefined;
   logLevel?: string | undefined;
   /** Management API endpoint (a management VPC endpoint URL). */
   endpointUrl?: string | undefined;
@@ -85,6 +87,8 @@ export interface ProxyConfig {
   readonly profile: string | undefined;
   /** Whether the client's database name goes upstream as asked; otherwise every session asks for `postgres`. */
   readonly keepDatabase: boolean;
+  /** The SQL compatibility layer: settings DSQL refuses are kept out of the StartupMessage. */
+  readonly sqlCompat: boolean;
   /** Local address to accept clients on. */
   readonly listen: HostPort;
   /** Who may connect through the listeners and how they prove it. */
@@ -221,6 +225,7 @@ export function resolveConfig(raw: RawOptions): ProxyConfig {
     caFile: raw.caFile || undefined,
     profile: raw.profile || undefined,
     keepDatabase: raw.keepDatabase ?? false,
+    sqlCompat: raw.sqlCompat ?? true,
     listen,
     access,
     connectTimeoutMs: timeoutSeconds(raw.connectTimeout, '--connect-timeout', DEFAULTS.connectTimeoutSeconds) * 1000,

@@ -66,6 +66,7 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
       clusterId: config.clusterId,
       injectClusterId: config.injectClusterId,
       keepDatabase: config.keepDatabase,
+      sqlCompat: config.sqlCompat,
       startupTimeoutMs: config.startupTimeoutMs,
       connectTimeoutMs: config.connectTimeoutMs,
       authTimeoutMs: config.connectTimeoutMs,

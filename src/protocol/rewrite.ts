@@ -100,3 +100,45 @@ export function withDatabase(parameters: readonly StartupParameter[], database: 
   if (requested === undefined) result.push(['database', database]);
   return { parameters: result, requested };
 }
+
+/** Startup parameters with some settings taken out, and the names of those taken. */
+export interface SettingsDropped {
+  /** The parameters to send on; identical to the input when nothing was dropped. */
+  readonly parameters: readonly StartupParameter[];
+  /** The setting names dropped, as the client spelt them, in order (repeats included). */
+  readonly dropped: readonly string[];
+}
+
+/**
+ * Takes out every setting `keep` refuses: a startup parameter of its own (any name but `user`, `database`,
+ * `options` and `replication`, which are no settings) and a `-c name=value` / `--name=value` in `options`, in the
+ * forms takeClusterOptions understands. Other switches stay; an `options` left empty is dropped.
+ */
+export function dropSettings(parameters: readonly StartupParameter[], keep: (name: string) => boolean): SettingsDropped {
+  const dropped: string[] = [];
+  const result: StartupParameter[] = [];
+  for (const [name, value] of parameters) {
+    if (name !== 'options') {
+      if (NOT_SETTINGS.has(name) || keep(name)) result.push([name, value]);
+      else dropped.push(name);
+      continue;
+    }
+    const units = parseOptionUnits(splitOptions(value));
+    const kept = units.filter((unit) => {
+      if (!('flag' in unit) || (unit.flag !== 'c' && unit.flag !== '-') || unit.argument === undefined) return true;
+      const equals = unit.argument.indexOf('=');
+      if (equals < 0) return true;
+      // PostgreSQL reads `-c a-b=1` as a_b: compare in its spelling.
+      const setting = unit.argument.slice(0, equals).replace(/-/g, '_');
+      if (keep(setting)) return true;
+      dropped.push(setting);
+      return false;
+    });
+    if (kept.length === units.length) result.push([name, value]);
+    else if (kept.length > 0) result.push([name, kept.map(spellUnit).join(' ')]);
+  }
+  return { parameters: dropped.length > 0 ? result : parameters, dropped };
+}
+
+/** StartupMessage keys that are not run-time settings. */
+const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);

@@ -17,6 +17,14 @@ export class ProxyServer {
   /** The cancel keys of this listener's sessions: a cancel is forwarded only for one of them. */
   readonly cancelKeys = new CancelKeys();
   private nextId = 1;
+  private readonly seen = new Set<string>();
+  /** True the first time `key` is asked about: what a warning logged once per listener is keyed by. */
+  private readonly firstTime = (key: string): boolean => {
+    if (this.seen.has(key)) return false;
+    if (this.seen.size >= 1_000) return false; // bounded: clients choose these names
+    this.seen.add(key);
+    return true;
+  };
   private closing = false;
   private listenersClosed: Promise<void> | undefined;
 
@@ -120,7 +128,7 @@ export class ProxyServer {
       if (slots && slotTaken) slots.release();
     });
     const log = this.log.child({ conn: this.nextId++ });
-    runSession(connection, this.deps, this.cancelKeys, log, { overLimit: !slotTaken }).catch((error: unknown) => {
+    runSession(connection, this.deps, this.cancelKeys, log, { overLimit: !slotTaken, firstTime: this.firstTime }).catch((error: unknown) => {
       log.error({ error: error instanceof Error ? error.message : String(error) }, 'session crashed');
       connection.destroy(error instanceof Error ? error : new Error(String(error)));
     });

@@ -75,6 +75,8 @@ export function shutdownFailure(): ConnectionFailure {
 export interface AcceptFacts {
   /** No --max-connections slot was free: the client is told so once its startup packet has been read. */
   readonly overLimit?: boolean;
+  /** True the first time this listener sees `key` (a warning is logged once per listener, not per connection). */
+  readonly firstTime?: (key: string) => boolean;
 }
 
 /** Mutable facts gathered while the session runs, logged when it closes. */
@@ -99,6 +101,7 @@ interface SessionContext {
   /** Clock reading at accept. */
   readonly started: number;
   readonly finish: (extra?: Record<string, unknown>) => void;
+  readonly facts: AcceptFacts;
 }
 
 /**
@@ -147,7 +150,7 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
       throw new ConnectionFailure(SqlState.tooManyConnections, `sorry, too many clients already: dsql-proxy serves at most ${max} (--max-connections)`,
         'Try again when other sessions have ended, use a connection pool, or raise --max-connections.');
     } else {
-      await connectAndRelay({ conn, deps, keys, log, record, started, finish }, opening.message, opening.remainder);
+      await connectAndRelay({ conn, deps, keys, log, record, started, finish, facts }, opening.message, opening.remainder);
       return;
     }
   } catch (error) {
@@ -193,6 +196,11 @@ async function connectAndRelay(ctx: SessionContext, message: StartupMessage, cli
   const startup = upstreamStartup(message, deps.settings);
   record.user = startup.user;
   record.database = startup.database;
+  for (const name of startup.droppedSettings) {
+    if (ctx.facts.firstTime?.(`setting:${name}`) ?? true) {
+      log.warn({ setting: name }, 'a client sent a setting Aurora DSQL refuses in the startup packet: kept from DSQL (logged once per name)');
+    }
+  }
   if (startup.requestedDatabase !== undefined) {
     log.debug({ requested: startup.requestedDatabase, sent: startup.database }, 'database rewritten (DSQL has only postgres)');
   }

@@ -1,5 +1,6 @@
 import { SqlState } from '../protocol/codes.js';
-import { takeClusterOptions, withDatabase } from '../protocol/rewrite.js';
+import { isAllowedParameter } from '../compat/policy.js';
+import { dropSettings, takeClusterOptions, withDatabase } from '../protocol/rewrite.js';
 import {
   negotiateVersion, startupParameter, withClusterOption, type StartupMessage, type StartupParameter,
 } from '../protocol/startup.js';
@@ -16,6 +17,8 @@ export interface StartupRules {
   readonly injectClusterId: boolean;
   /** Send the client's database as asked instead of `postgres`. */
   readonly keepDatabase: boolean;
+  /** Keep settings DSQL refuses out of the StartupMessage (the SQL compatibility layer; off with --no-sql-compat). */
+  readonly sqlCompat?: boolean;
 }
 
 /** The StartupMessage to send upstream, and what the client asked for. */
@@ -28,6 +31,8 @@ export interface UpstreamStartup {
   readonly parameters: readonly StartupParameter[];
   /** Set when the client must first be sent NegotiateProtocolVersion (3.0, these options unsupported). */
   readonly negotiate: readonly string[] | undefined;
+  /** Settings kept from DSQL because it refuses them (e.g. node-postgres' statement_timeout), by name. */
+  readonly droppedSettings: readonly string[];
 }
 
 /**
@@ -51,6 +56,11 @@ export function upstreamStartup(message: StartupMessage, rules: StartupRules): U
       + 'To reach another cluster, run a dsql-proxy for it.');
   }
   let parameters = lastOfEach(taken.parameters);
+  let droppedSettings: readonly string[] = [];
+  if (rules.sqlCompat !== false) {
+    // DSQL accepts only its allowlisted settings: a client's timeouts in the startup packet would fail the login.
+    ({ parameters, dropped: droppedSettings } = dropSettings(parameters, (name) => isAllowedParameter(name)));
+  }
   const asked = startupParameter(message, 'database') ?? user; // PostgreSQL's default
   let database = asked;
   if (!rules.keepDatabase) {
@@ -64,6 +74,7 @@ export function upstreamStartup(message: StartupMessage, rules: StartupRules): U
     requestedDatabase: asked === database ? undefined : asked,
     parameters,
     negotiate: negotiation.mustNegotiate ? negotiation.unsupportedOptions : undefined,
+    droppedSettings: [...new Set(droppedSettings)],
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { takeClusterOptions, withDatabase } from '../../src/protocol/rewrite.js';
+import { takeClusterOptions, withDatabase, dropSettings } from '../../src/protocol/rewrite.js';
 
 describe('takeClusterOptions', () => {
   it('takes out every form PostgreSQL accepts, keeping the other words and their escapes', () => {
@@ -49,5 +49,28 @@ describe('withDatabase', () => {
   it('adds it when the client sent none (the server would default to the user name)', () => {
     expect(withDatabase([['user', 'app_reader']], 'postgres'))
       .toEqual({ parameters: [['user', 'app_reader'], ['database', 'postgres']], requested: undefined });
+  });
+});
+
+describe('dropSettings', () => {
+  const allowed = (name: string): boolean => ['application_name', 'datestyle'].includes(name.toLowerCase());
+
+  it('takes refused settings out of the parameters and out of options, in every spelling, and names them', () => {
+    const result = dropSettings([
+      ['user', 'admin'], ['database', 'postgres'], ['statement_timeout', '5000'], ['DateStyle', 'ISO'],
+      ['options', '-c lock_timeout=1 -c application_name=x --idle-in-transaction-session-timeout=3 -cgeqo=off -e'],
+      ['replication', 'false'],
+    ], allowed);
+    expect(result.parameters).toEqual([
+      ['user', 'admin'], ['database', 'postgres'], ['DateStyle', 'ISO'],
+      ['options', '-c application_name=x -e'], ['replication', 'false'],
+    ]);
+    expect(result.dropped).toEqual(['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'geqo']);
+  });
+
+  it('drops an options parameter left empty, and returns the same array when nothing is refused', () => {
+    expect(dropSettings([['user', 'a'], ['options', '-c statement_timeout=1']], allowed).parameters).toEqual([['user', 'a']]);
+    const untouched: [string, string][] = [['user', 'a'], ['options', '-c application_name=b']];
+    expect(dropSettings(untouched, allowed).parameters).toBe(untouched);
   });
 });
