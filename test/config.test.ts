@@ -39,6 +39,7 @@ describe('configuration from flags and environment', () => {
       caFile: undefined,
       profile: undefined,
       keepDatabase: false,
+      sqlCompat: true,
       listen: { host: '127.0.0.1', port: 5432 },
       access: {
         authFile: undefined, tls: undefined, requireTls: false, allowRoles: undefined, allowCidr: undefined,
