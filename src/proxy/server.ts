@@ -25,7 +25,6 @@ export class ProxyServer {
     this.seen.add(key);
     return true;
   };
-  private closing = false;
   private listenersClosed: Promise<void> | undefined;
 
   /** Creates a server that is not yet listening. */
@@ -88,17 +87,11 @@ export class ProxyServer {
 
   /** Closes every listening socket once (drain then close is fine); resolves when they are closed. */
   private stopListening(): Promise<void> {
-    this.closing = true;
     this.listenersClosed ??= Promise.all(this.servers.map((server) => new Promise<void>((resolve) => {
       // net.Server's callback waits for the connections it accepted too: the listening socket itself is shut at once.
       server.close(() => resolve());
     }))).then(() => undefined);
     return this.listenersClosed;
-  }
-
-  /** True once drain or close has begun: the listeners no longer accept. */
-  get stopping(): boolean {
-    return this.closing;
   }
 
   /**

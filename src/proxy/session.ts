@@ -17,7 +17,7 @@ import { relay } from './relay.js';
 import { signAndDial } from './sign-and-dial.js';
 import { upstreamClosedError } from './upstream-closed.js';
 import { upstreamStartup, type StartupRules, type UpstreamStartup } from './upstream-startup.js';
-import type { StartupMessage } from '../protocol/startup.js';
+import { startupParameter, type StartupMessage } from '../protocol/startup.js';
 
 /** Settings one session needs. */
 export interface SessionSettings extends StartupRules {
@@ -102,6 +102,7 @@ interface SessionContext {
   readonly started: number;
   readonly finish: (extra?: Record<string, unknown>) => void;
   readonly facts: AcceptFacts;
+  readonly metrics: ListenerMetrics;
 }
 
 /**
@@ -145,12 +146,12 @@ export async function runSession(conn: ClientConnection, deps: SessionDeps, keys
       // PostgreSQL closes after a CancelRequest; the socket is paused, so close it outright once flushed.
       endAfterFlush(conn.client, Buffer.alloc(0));
     } else if (facts.overLimit) {
-      record.user = [...opening.message.parameters].reverse().find(([name]) => name === 'user')?.[1]; // the audit line names who was turned away
+      record.user = startupParameter(opening.message, 'user'); // the audit line names who was turned away
       const max = deps.slots?.max ?? 0;
       throw new ConnectionFailure(SqlState.tooManyConnections, `sorry, too many clients already: dsql-proxy serves at most ${max} (--max-connections)`,
         'Try again when other sessions have ended, use a connection pool, or raise --max-connections.');
     } else {
-      await connectAndRelay({ conn, deps, keys, log, record, started, finish, facts }, opening.message, opening.remainder);
+      await connectAndRelay({ conn, deps, keys, log, record, started, finish, facts, metrics }, opening.message, opening.remainder);
       return;
     }
   } catch (error) {
@@ -236,7 +237,7 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
     parameters: startup.parameters, token, timeoutMs: deps.settings.authTimeoutMs, signal: conn.signal,
     onNotice: (frame) => client.write(frame),
   });
-  const metrics = deps.metrics ?? NO_METRICS;
+  const { metrics } = ctx;
   metrics.upstreamLoggedIn((deps.clock.now() - loginStarted) / 1000);
   const unregister = login.backendKey ? keys.register(login.backendKey, { address: upstream.address }) : undefined;
 
@@ -277,9 +278,7 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
     log.info({ midMessage: !fromServer.atBoundary }, 'terminating the session: the drain delay has passed');
     record.outcome = 'shutdown';
     record.sqlstate = SqlState.adminShutdown;
-    const failure = shutdownFailure();
-    const farewell = errorResponse({ severity: 'FATAL', code: failure.sqlstate, message: failure.message, hint: failure.hint });
-    control.endAtBoundary((chunk) => fromServer.feedToBoundary(chunk), farewell,
+    control.endAtBoundary((chunk) => fromServer.feedToBoundary(chunk), fatalFrame(shutdownFailure()),
       fromClient.atBoundary ? TERMINATE_MESSAGE : undefined, TERMINATE_WAIT_MS);
   });
 }
@@ -295,9 +294,12 @@ function toFailure(error: unknown): ConnectionFailure {
 
 /** Sends a FATAL ErrorResponse for `failure`, then closes the socket once it is flushed. */
 export function closeWithError(client: ClientConnection['client'], failure: ConnectionFailure): void {
-  endAfterFlush(client, errorResponse({
-    severity: 'FATAL', code: failure.sqlstate, message: failure.message, hint: failure.hint,
-  }));
+  endAfterFlush(client, fatalFrame(failure));
+}
+
+/** The FATAL ErrorResponse that tells the client about `failure`. */
+function fatalFrame(failure: ConnectionFailure): Buffer {
+  return errorResponse({ severity: 'FATAL', code: failure.sqlstate, message: failure.message, hint: failure.hint });
 }
 
 function endAfterFlush(client: ClientConnection['client'], bytes: Buffer): void {
