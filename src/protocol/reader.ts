@@ -39,6 +39,12 @@ export class MessageReader {
     return value;
   }
 
+  /** Skips `count` bytes. */
+  skip(count: number): void {
+    if (count < 0 || this.remaining < count) throw new ProtocolError('message truncated');
+    this.offset += count;
+  }
+
   /** Reads one byte. */
   byte(): number {
     if (this.remaining < 1) throw new ProtocolError('message truncated');

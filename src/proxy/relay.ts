@@ -24,6 +24,22 @@ export interface RelayHooks {
   readonly fromServer?: (chunk: Buffer) => void;
   /** The server ended or closed while the client had not: bytes to send the client before ending it, if any. */
   readonly serverGone?: () => Buffer | undefined;
+  /** Rewrites the stream both ways (the SQL compatibility layer); absent, bytes pass untouched. */
+  readonly filter?: RelayFilter;
+}
+
+/**
+ * Sits between the two sides and may replace what passes. Each method returns true when the chunk is to pass
+ * as it is (the relay writes it); otherwise the filter has already sent what replaces it through the writers
+ * given to `attach`, which keep the relay's order and backpressure.
+ */
+export interface RelayFilter {
+  /** From now on, bytes for the server go to `toServer` and bytes for the client (valid only during the call) to `toClient`. */
+  attach(toServer: (bytes: Buffer) => void, toClient: (bytes: Buffer) => void): void;
+  /** Takes a chunk read from the client. */
+  fromClient(chunk: Buffer): boolean;
+  /** Takes a chunk read from the server (valid only during the call). */
+  fromServer(chunk: Buffer): boolean;
 }
 
 /** Says how many bytes of `chunk` complete the message in progress: 0 at a boundary, -1 when it does not end in it. */
@@ -78,12 +94,18 @@ export function relay(
     if (bytes && client.writable) client.write(bytes);
   };
 
+  const filter = hooks.filter;
   const pump = (source: Duplex, sink: Duplex, count: (n: number) => void, watch: () => ((chunk: Buffer) => void) | undefined,
     onEnd: () => void): void => {
+    const filtered = filter && (source === client ? filter.fromClient.bind(filter) : filter.fromServer.bind(filter));
     source.on('data', (chunk: Buffer) => {
       count(chunk.length);
       watch()?.(chunk);
       if (cutAt >= 0 && source === server) { sink.write(chunk.subarray(0, cutAt)); finishing!(); return; }
+      if (filtered && !filtered(chunk)) {
+        if (sink.writableNeedDrain) source.pause();
+        return;
+      }
       if (!sink.write(chunk)) source.pause();
     });
     sink.on('drain', () => { if (source !== client || !clientHeld) source.resume(); });
@@ -111,11 +133,21 @@ export function relay(
 
   pump(client, server, (n) => { bytes.fromClient += n; }, () => fromClient, () => { clientEnded = true; });
   let flushServer = (): void => undefined;
+  let toClient = (bytes: Buffer): void => { client.write(bytes); };
   const watchServer = (): ((chunk: Buffer) => void) | undefined => fromServer;
   const cutServer = (): number => cutAt;
   if (serverChunks) {
-    flushServer = pumpChunks(server, serverChunks, client, (n) => { bytes.toClient += n; }, watchServer, farewell, cutServer, () => finishing!());
+    const chunked = pumpChunks(server, serverChunks, client, (n) => { bytes.toClient += n; }, watchServer, farewell, cutServer,
+      () => finishing!(), filter);
+    flushServer = chunked.flush;
+    toClient = chunked.write;
   } else pump(server, client, (n) => { bytes.toClient += n; }, watchServer, farewell);
+  if (filter) {
+    filter.attach((bytes) => { server.write(bytes); }, toClient);
+    // Answers the proxy writes itself can fill the client's buffer while the server is idle: the client is then
+    // not read until it takes them, as PostgreSQL stops reading a client that does not read.
+    client.on('drain', () => { if (!clientHeld) client.resume(); });
+  }
   client.on('error', onError).once('close', onClose('client', client, server));
   server.on('error', onError).once('close', onClose('server', server, client));
   // A side that ended before the relay began (a client that sent its startup and FIN together) has already
@@ -162,10 +194,12 @@ export function relay(
 /**
  * Like a 'data' pump, for a source that reads into a reused buffer: a chunk the sink could not write at once
  * stays referenced by the pending write, so the source is told to read the next one into a new buffer.
- * Returns the function that writes out whatever is still gathered.
+ * Returns the function that writes out whatever is still gathered, and the writer (in order with the server's
+ * bytes) for anything else bound for the client.
  */
 function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n: number) => void,
-  watch: () => ((chunk: Buffer) => void) | undefined, onEnd: () => void, cutAt: () => number, finish: () => void): () => void {
+  watch: () => ((chunk: Buffer) => void) | undefined, onEnd: () => void, cutAt: () => number, finish: () => void,
+  filter: RelayFilter | undefined): { flush: () => void; write: (bytes: Buffer) => void } {
   // Whatever the handshake left in the stream goes first, in order.
   for (let chunk = source.read() as Buffer | null; chunk !== null; chunk = source.read() as Buffer | null) {
     count(chunk.length);
@@ -184,10 +218,11 @@ function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n
       finish();
       return false;
     }
+    if (filter && !filter.fromServer(chunk)) return !sink.writableNeedDrain;
     return writer.write(chunk, retained);
   });
   sink.on('drain', () => source.resume());
   source.on('end', () => { writer.flush(); onEnd(); sink.end(); });
   // A server that closes without an 'end' (a reset) must not strand what was gathered for the client.
-  return () => { if (sink.writable) writer.flush(); };
+  return { flush: () => { if (sink.writable) writer.flush(); }, write: (bytes) => { writer.write(bytes, retained); } };
 }

@@ -15,6 +15,7 @@ import type { ConnectRateLimiter } from './connect-rate.js';
 import { ConnectionFailure, NO_METRICS, type ListenerMetrics, type Clock, type Dialer, type Logger, type TokenProvider } from './ports.js';
 import { relay } from './relay.js';
 import { signAndDial } from './sign-and-dial.js';
+import { CompatFilter } from './compat-filter.js';
 import { upstreamClosedError } from './upstream-closed.js';
 import { upstreamStartup, type StartupRules, type UpstreamStartup } from './upstream-startup.js';
 import { startupParameter, type StartupMessage } from '../protocol/startup.js';
@@ -247,8 +248,20 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
   const early = stopWatching();
   if (early.length > 0) clientRemainder = clientRemainder.length > 0 ? Buffer.concat([clientRemainder, early]) : early;
   client.write(login.greeting);
-  if (login.remainder.length > 0) { fromServer.feed(login.remainder); client.write(login.remainder); }
-  if (clientRemainder.length > 0) { fromClient.feed(clientRemainder); server.write(clientRemainder); }
+  const filter = deps.settings.sqlCompat === false ? undefined : new CompatFilter(client, server, {
+    backendPid: login.backendKey && login.backendKey.length >= 4 ? login.backendKey.readInt32BE(0) : undefined,
+    initialStatus: transactionStatus(login.greeting),
+    answered: (statement) => log.debug({ statement: statement.kind, ...('name' in statement ? { parameter: statement.name } : {}) },
+      'answered locally: Aurora DSQL refuses this statement (see --no-sql-compat)'),
+  });
+  if (login.remainder.length > 0) {
+    fromServer.feed(login.remainder);
+    if (!filter || filter.fromServer(login.remainder)) client.write(login.remainder);
+  }
+  if (clientRemainder.length > 0) {
+    fromClient.feed(clientRemainder);
+    if (!filter || filter.fromClient(clientRemainder)) server.write(clientRemainder);
+  }
   log.debug({ upstream: record.upstream }, 'authenticated; relaying');
   record.outcome = 'relayed';
   conn.startRelay();
@@ -263,6 +276,7 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
       ...(result.error ? { error: result.error.message } : {}),
     });
   }, upstream.chunks, {
+    ...(filter ? { filter } : {}),
     fromClient: (chunk) => fromClient.feed(chunk),
     fromServer: (chunk) => fromServer.feed(chunk),
     serverGone: () => {
@@ -281,6 +295,12 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
     control.endAtBoundary((chunk) => fromServer.feedToBoundary(chunk), fatalFrame(shutdownFailure()),
       fromClient.atBoundary ? TERMINATE_MESSAGE : undefined, TERMINATE_WAIT_MS);
   });
+}
+
+/** The status byte of the login's closing ReadyForQuery (its last byte). */
+function transactionStatus(greeting: Buffer): 'I' | 'T' | 'E' {
+  const status = String.fromCharCode(greeting[greeting.length - 1] ?? 0x49);
+  return status === 'T' || status === 'E' ? status : 'I';
 }
 
 function toFailure(error: unknown): ConnectionFailure {
