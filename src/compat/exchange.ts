@@ -1,17 +1,13 @@
 import { ProtocolError } from '../protocol/errors.js';
-import { errorResponse } from '../protocol/messages.js';
-import { MessageWriter } from '../protocol/writer.js';
-import {
-  bindComplete, closeComplete, localAnswer, noData, parameterDescription, parseComplete, readyForQuery, setLocalOutsideTransactionWarning,
-  simpleQueryAnswer, type FormatCode,
-} from './answers.js';
-import { classify, mayBeAnsweredLocally, type LocalStatement } from './classify.js';
+import { readyForQuery, setLocalOutsideTransactionWarning, simpleQueryAnswer } from './answers.js';
+import { mayBeAnsweredLocally, type Classification, type LocalStatement } from './classify.js';
 import { ClientFramer, type FrameHandler } from './client-framer.js';
 import { ClientType, readBind, readExecutePortal, readParse, readTarget } from './extended.js';
 import { answerLocally, type TransactionStatus } from './policy.js';
+import { LocalPrepared, type PreparedAnswer } from './prepared.js';
+import { planQuery, queryMessage, soleStatement } from './query-plan.js';
 import { Segment, type LocalItem } from './segment.js';
 import { READY_FOR_QUERY, ServerScanner, type ServerEvents } from './server-scanner.js';
-import { splitStatements } from './split.js';
 
 /** Where the exchange sends bytes. */
 export interface ExchangeSinks {
@@ -45,7 +41,6 @@ const SIMPLE_COMPLETIONS = new Set([0x43, 0x49]); // C I
 const COUNTED = new Set<number>([ClientType.parse, ClientType.bind, ClientType.describe, ClientType.execute, ClientType.close]);
 const STATUS: Record<number, TransactionStatus> = { 0x49: 'I', 0x54: 'T', 0x45: 'E' };
 
-interface LocalPortal { readonly statement: LocalStatement; readonly format: FormatCode }
 
 /**
  * The SQL compatibility layer of one session (no I/O): takes the client's and the server's bytes, answers
@@ -66,8 +61,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   private open: Segment | undefined;
   /** Counted messages sent upstream since the last Sync while `open` is unset. */
   private remoteSinceSync = 0;
-  private readonly statements = new Map<string, LocalStatement>();
-  private readonly portals = new Map<string, LocalPortal>();
+  private readonly prepared: LocalPrepared;
   private readonly maxExamined: number;
   /** The server chunk being scanned, and the start of its bytes not yet sent on. */
   private chunk: Buffer | undefined;
@@ -80,6 +74,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     this.scanner = new ServerScanner(this);
     this.status = options.initialStatus;
     this.maxExamined = options.maxExaminedBytes ?? MAX_EXAMINED_BYTES;
+    this.prepared = new LocalPrepared(options.backendPid ?? 0);
   }
 
   /** Takes client bytes; true when the chunk is to be sent upstream as it is (the caller does it). */
@@ -111,17 +106,13 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     if (length >= this.maxExamined) return false;
     if (type === ClientType.query || type === ClientType.parse || type === ClientType.sync || type === ClientType.flush) return true;
     if (this.open?.dropping) return true;
-    return COUNTED.has(type) && (this.statements.size > 0 || this.portals.size > 0);
+    return COUNTED.has(type) && !this.prepared.empty;
   }
 
   /** @inheritdoc */
   passing(type: number): void {
-    // A Parse or Bind too large to read may reuse a local statement's or portal's name: forget them all, so a
-    // later message naming one goes to the server (which reports it missing) instead of being answered wrongly.
-    if (type === ClientType.parse) this.statements.clear();
-    if (type === ClientType.bind) this.portals.clear();
-    if (COUNTED.has(type)) this.countRemote();
-    else if (type === ClientType.query || type === ClientType.functionCall) this.remoteEndsSegment();
+    if (type === ClientType.parse || type === ClientType.bind) this.prepared.forgetAll();
+    this.countPassing(type);
   }
 
   /** @inheritdoc */
@@ -132,10 +123,10 @@ export class CompatExchange implements FrameHandler, ServerEvents {
       switch (type) {
         case ClientType.query: return this.query(message);
         case ClientType.parse: return this.parse(message);
-        case ClientType.bind: return this.bind(message);
-        case ClientType.describe: return this.describe(message);
-        case ClientType.execute: return this.execute(message);
-        case ClientType.close: return this.close(message);
+        case ClientType.bind: return this.extended(message, this.prepared.bind(readBind(message)));
+        case ClientType.describe: return this.extended(message, this.prepared.describe(readTarget(message)));
+        case ClientType.execute: return this.extended(message, this.prepared.execute(readExecutePortal(message)));
+        case ClientType.close: return this.extended(message, this.prepared.close(readTarget(message)));
         case ClientType.sync: return this.sync(message);
         case ClientType.flush: return this.open && this.open.remote === 0 ? undefined : message;
         default: this.countPassing(type); return message;
@@ -150,7 +141,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     }
   }
 
-  /** A gathered message that goes upstream unread (malformed, or gathered only to be dropped). */
+  /** A message that goes upstream as it is, for the server to answer. */
   private countPassing(type: number): void {
     if (COUNTED.has(type)) this.countRemote();
     else if (type === ClientType.query || type === ClientType.functionCall) this.remoteEndsSegment();
@@ -158,101 +149,52 @@ export class CompatExchange implements FrameHandler, ServerEvents {
 
   private query(message: Buffer): Buffer | undefined {
     if (this.open) { this.remoteEndsSegment(); return message; }
-    this.forgetUnnamed();
+    this.prepared.forgetUnnamed();
     const text = message.subarray(5, message.length - 1);
     if (message[message.length - 1] !== 0 || !mayBeAnsweredLocally(text)) { this.readySent++; return message; }
     const status = this.knownStatus();
-    const remote: Buffer[] = [];
-    const local: { statement: LocalStatement; after: number }[] = [];
-    let statements = 0;
-    for (const statement of splitStatements(text)) {
-      if (statement.empty) continue;
-      statements++;
-      const kind = classify(statement.body);
-      if (this.answerable(kind, status)) local.push({ statement: kind, after: remote.length });
-      else remote.push(statement.raw);
-    }
-    if (local.length === 0) { this.readySent++; return message; }
-    const segment = this.enqueue(new Segment(true, this.readySent));
-    const alone = statements === 1;
-    for (const { statement, after } of local) {
+    const plan = planQuery(text, (kind): kind is LocalStatement => this.answerable(kind, status));
+    if (plan.local.length === 0) { this.readySent++; return message; }
+    const segment = new Segment(true, this.readySent);
+    this.queue.push(segment);
+    const alone = plan.statements === 1;
+    for (const { statement, after } of plan.local) {
       this.options.answered?.(statement);
       segment.items.push({ after, abortable: true, render: (at) => this.simpleAnswer(statement, at, alone) });
     }
     segment.closed = true;
-    if (remote.length === 0) {
-      segment.items.push(readyItem(0));
+    if (plan.remote.length === 0) {
+      segment.items.push(READY_ITEM);
       return undefined;
     }
-    segment.remote = remote.length;
+    segment.remote = plan.remote.length;
     segment.serverEnds = true;
     this.readySent++;
-    return queryMessage(remote);
+    return queryMessage(plan.remote);
   }
 
   private parse(message: Buffer): Buffer | undefined {
     const fields = readParse(message);
-    const statement = fields.parameterTypes === 0 ? this.soleStatement(fields.query) : undefined;
-    if (!statement) {
-      this.statements.delete(fields.statement);
-      this.countRemote();
-      return message;
+    let statement: LocalStatement | undefined;
+    if (fields.parameterTypes === 0 && mayBeAnsweredLocally(fields.query)) {
+      const kind = soleStatement(fields.query);
+      if (this.answerable(kind, this.knownStatus())) statement = kind;
     }
-    this.options.answered?.(statement);
-    this.statements.set(fields.statement, statement);
-    this.local({ abortable: true, render: parseComplete });
-    return undefined;
+    if (statement) this.options.answered?.(statement);
+    return this.extended(message, this.prepared.parse(fields.statement, statement));
   }
 
-  private bind(message: Buffer): Buffer | undefined {
-    const fields = readBind(message);
-    const statement = this.statements.get(fields.statement);
-    if (!statement) {
-      this.portals.delete(fields.portal);
-      this.countRemote();
-      return message;
+  /** Forwards `message` when `answer` is undefined; otherwise queues the answer and forwards nothing. */
+  private extended(message: Buffer, answer: PreparedAnswer | undefined): Buffer | undefined {
+    if (!answer) { this.countRemote(); return message; }
+    if (!this.open) {
+      this.open = new Segment(false, this.readySent);
+      this.open.remote = this.remoteSinceSync;
+      this.queue.push(this.open);
     }
-    if (fields.parameters !== 0) {
-      const error = errorResponse({ severity: 'ERROR', code: '08P01',
-        message: `bind message supplies ${fields.parameters} parameters, but prepared statement "${fields.statement}" requires 0` });
-      this.local({ abortable: true, error: true, render: () => error }).dropping = true;
-      return undefined;
-    }
-    this.portals.set(fields.portal, { statement, format: fields.resultFormat });
-    this.local({ abortable: true, render: bindComplete });
-    return undefined;
-  }
-
-  private describe(message: Buffer): Buffer | undefined {
-    const { target, name } = readTarget(message);
-    const pid = this.options.backendPid ?? 0;
-    if (target === 'S' && this.statements.has(name)) {
-      const { description } = localAnswer(this.statements.get(name)!, { backendPid: pid });
-      const bytes = Buffer.concat([parameterDescription(), description ?? noData()]);
-      this.local({ abortable: description !== undefined, render: () => bytes });
-      return undefined;
-    }
-    const portal = target === 'P' ? this.portals.get(name) : undefined;
-    if (!portal) { this.countRemote(); return message; }
-    const { description } = localAnswer(portal.statement, { backendPid: pid, format: portal.format });
-    this.local({ abortable: description !== undefined, render: () => description ?? noData() });
-    return undefined;
-  }
-
-  private execute(message: Buffer): Buffer | undefined {
-    const portal = this.portals.get(readExecutePortal(message));
-    if (!portal) { this.countRemote(); return message; }
-    const { execution } = localAnswer(portal.statement, { backendPid: this.options.backendPid ?? 0, format: portal.format });
-    const bytes = Buffer.concat(execution);
-    this.local({ abortable: true, render: () => bytes });
-    return undefined;
-  }
-
-  private close(message: Buffer): Buffer | undefined {
-    const { target, name } = readTarget(message);
-    const known = target === 'S' ? this.statements.delete(name) : this.portals.delete(name);
-    if (!known) { this.countRemote(); return message; }
-    this.local({ abortable: false, render: closeComplete });
+    this.open.items.push({ ...answer, after: this.open.remote });
+    // PostgreSQL skips every message after an error until the next Sync.
+    if (answer.error) this.open.dropping = true;
     return undefined;
   }
 
@@ -260,7 +202,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     const segment = this.open;
     this.open = undefined;
     this.remoteSinceSync = 0;
-    this.portals.delete(''); // the unnamed portal ends with the implicit transaction a Sync closes
+    this.prepared.synced();
     if (!segment) { this.readySent++; return message; }
     segment.closed = true;
     if (segment.remote > 0) {
@@ -268,13 +210,13 @@ export class CompatExchange implements FrameHandler, ServerEvents {
       this.readySent++;
       return message;
     }
-    segment.items.push(readyItem(0));
+    segment.items.push(READY_ITEM);
     return undefined;
   }
 
   /** A Query or FunctionCall that goes upstream as it is: it ends the open segment, and a ReadyForQuery is due. */
   private remoteEndsSegment(): void {
-    this.forgetUnnamed();
+    this.prepared.forgetUnnamed();
     if (this.open) {
       this.open.remote++;
       this.open.closed = true;
@@ -290,37 +232,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     else this.remoteSinceSync++;
   }
 
-  /** Queues a local answer of the extended protocol in the open segment (opened here if needed). */
-  private local(item: Omit<LocalItem, 'after'>): Segment {
-    if (!this.open) {
-      this.open = this.enqueue(new Segment(false, this.readySent));
-      this.open.remote = this.remoteSinceSync;
-    }
-    this.open.items.push({ ...item, after: this.open.remote });
-    return this.open;
-  }
-
-  private enqueue(segment: Segment): Segment {
-    this.queue.push(segment);
-    return segment;
-  }
-
-  /** A simple Query's unnamed statement and portal do not outlive it (postgres.c exec_simple_query). */
-  private forgetUnnamed(): void {
-    this.statements.delete('');
-    this.portals.delete('');
-  }
-
-  /** The one statement of a Parse message, when the layer answers it. */
-  private soleStatement(query: Buffer): LocalStatement | undefined {
-    if (!mayBeAnsweredLocally(query)) return undefined;
-    const statements = splitStatements(query).filter((statement) => !statement.empty);
-    if (statements.length !== 1) return undefined;
-    const kind = classify(statements[0]!.body);
-    return this.answerable(kind, this.knownStatus()) ? kind : undefined;
-  }
-
-  private answerable(kind: ReturnType<typeof classify>, status: TransactionStatus): kind is LocalStatement {
+  private answerable(kind: Classification, status: TransactionStatus): kind is LocalStatement {
     if (!answerLocally(kind, status)) return false;
     return kind.kind !== 'backend_pid' || this.options.backendPid !== undefined;
   }
@@ -388,16 +300,4 @@ export class CompatExchange implements FrameHandler, ServerEvents {
 }
 
 /** A local ReadyForQuery carrying the status the segment started in (local answers do not change it). */
-function readyItem(after: number): LocalItem {
-  return { after, abortable: false, sync: true, render: readyForQuery };
-}
-
-/** A Query message holding `statements` joined by `;` (each keeps its own text, comments included). */
-function queryMessage(statements: readonly Buffer[]): Buffer {
-  const parts: Buffer[] = [];
-  statements.forEach((statement, i) => { if (i > 0) parts.push(SEMICOLON); parts.push(statement); });
-  return new MessageWriter(ClientType.query).bytes(Buffer.concat(parts)).bytes(NUL).finish();
-}
-
-const SEMICOLON = Buffer.from(';');
-const NUL = Buffer.from([0]);
+const READY_ITEM: LocalItem = { after: 0, abortable: false, sync: true, render: readyForQuery };

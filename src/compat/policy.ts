@@ -11,12 +11,14 @@ const ALLOWED = new Set([
 
 /**
  * Parameters the proxy never answers for, whatever DSQL thinks of them: faking success would leave the client
- * believing in an identity, isolation level or read-only guard it does not have, and RESET ALL also resets
+ * believing in an identity, isolation level, read-only guard or string-escaping rule it does not have, and RESET ALL also resets
  * allowlisted parameters the server holds. The server's answer (success or refusal) is the honest one.
  */
 const NEVER_ANSWERED = new Set([
   'all', 'session_authorization', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable',
   'default_transaction_isolation', 'default_transaction_read_only', 'default_transaction_deferrable',
+  // A client told "SET" here would escape string literals one way while the server reads them another.
+  'standard_conforming_strings', 'backslash_quote',
 ]);
 
 /** True when DSQL accepts SET of `name` (case-insensitive); `role` only with SET LOCAL. */

@@ -102,8 +102,11 @@ export function relay(
       count(chunk.length);
       watch()?.(chunk);
       if (cutAt >= 0 && source === server) { sink.write(chunk.subarray(0, cutAt)); finishing!(); return; }
-      if (filtered && !filtered(chunk)) {
-        if (sink.writableNeedDrain) source.pause();
+      if (filtered) {
+        if (filtered(chunk)) sink.write(chunk);
+        // The filter may also have written to the source's side (its own answers): stop reading a peer that
+        // does not take them, as PostgreSQL stops reading a client that does not read.
+        if (sink.writableNeedDrain || (source === client && client.writableNeedDrain)) source.pause();
         return;
       }
       if (!sink.write(chunk)) source.pause();
@@ -144,9 +147,7 @@ export function relay(
   } else pump(server, client, (n) => { bytes.toClient += n; }, watchServer, farewell);
   if (filter) {
     filter.attach((bytes) => { server.write(bytes); }, toClient);
-    // Answers the proxy writes itself can fill the client's buffer while the server is idle: the client is then
-    // not read until it takes them, as PostgreSQL stops reading a client that does not read.
-    client.on('drain', () => { if (!clientHeld) client.resume(); });
+    client.on('drain', () => { if (!clientHeld && !server.writableNeedDrain) client.resume(); });
   }
   client.on('error', onError).once('close', onClose('client', client, server));
   server.on('error', onError).once('close', onClose('server', server, client));

@@ -1,0 +1,95 @@
+import { errorResponse } from '../protocol/messages.js';
+import { bindComplete, closeComplete, localAnswer, noData, parameterDescription, parseComplete, type FormatCode } from './answers.js';
+import type { LocalStatement } from './classify.js';
+import type { BindFields, TargetFields } from './extended.js';
+import type { LocalItem } from './segment.js';
+
+/** A local answer of the extended protocol, before the exchange places it in its segment. */
+export type PreparedAnswer = Omit<LocalItem, 'after'>;
+
+interface LocalPortal { readonly statement: LocalStatement; readonly format: FormatCode }
+
+/**
+ * The prepared statements and portals the proxy answers for, by name, and its answers to the extended-protocol
+ * messages that name them. Each method returns the answer, or undefined when the message is the server's.
+ */
+export class LocalPrepared {
+  private readonly statements = new Map<string, LocalStatement>();
+  private readonly portals = new Map<string, LocalPortal>();
+
+  /** `backendPid`: the pid pg_backend_pid() answers (the client's BackendKeyData). */
+  constructor(private readonly backendPid: number) {}
+
+  /** True when no name is the proxy's (Bind, Describe, Execute and Close then need not be read). */
+  get empty(): boolean {
+    return this.statements.size === 0 && this.portals.size === 0;
+  }
+
+  /** A simple Query ends the unnamed statement and portal (postgres.c exec_simple_query). */
+  forgetUnnamed(): void {
+    this.statements.delete('');
+    this.portals.delete('');
+  }
+
+  /** A Sync ends the implicit transaction, and the unnamed portal with it. */
+  synced(): void {
+    this.portals.delete('');
+  }
+
+  /**
+   * A Parse or Bind too large to read may reuse one of the proxy's names: all are forgotten, so a later message
+   * naming one goes to the server (which reports it missing) instead of being answered wrongly.
+   */
+  forgetAll(): void {
+    this.statements.clear();
+    this.portals.clear();
+  }
+
+  /** A Parse of `name`; `statement` when the proxy answers its query. */
+  parse(name: string, statement: LocalStatement | undefined): PreparedAnswer | undefined {
+    if (!statement) { this.statements.delete(name); return undefined; }
+    this.statements.set(name, statement);
+    return { abortable: true, render: parseComplete };
+  }
+
+  /** A Bind; a local statement with parameters gets PostgreSQL's 08P01, since it takes none. */
+  bind(fields: BindFields): PreparedAnswer | undefined {
+    const statement = this.statements.get(fields.statement);
+    if (!statement) { this.portals.delete(fields.portal); return undefined; }
+    if (fields.parameters !== 0) {
+      const error = errorResponse({ severity: 'ERROR', code: '08P01',
+        message: `bind message supplies ${fields.parameters} parameters, but prepared statement "${fields.statement}" requires 0` });
+      return { abortable: true, error: true, render: () => error };
+    }
+    this.portals.set(fields.portal, { statement, format: fields.resultFormat });
+    return { abortable: true, render: bindComplete };
+  }
+
+  /** A Describe: ParameterDescription (none) and the row shape for a statement, the row shape for a portal. */
+  describe({ target, name }: TargetFields): PreparedAnswer | undefined {
+    const statement = target === 'S' ? this.statements.get(name) : undefined;
+    if (statement) {
+      const { description } = localAnswer(statement, { backendPid: this.backendPid });
+      const bytes = Buffer.concat([parameterDescription(), description ?? noData()]);
+      return { abortable: description !== undefined, render: () => bytes };
+    }
+    const portal = target === 'P' ? this.portals.get(name) : undefined;
+    if (!portal) return undefined;
+    const { description } = localAnswer(portal.statement, { backendPid: this.backendPid, format: portal.format });
+    return { abortable: description !== undefined, render: () => description ?? noData() };
+  }
+
+  /** An Execute: the statement's result (notice, row, CommandComplete). */
+  execute(portalName: string): PreparedAnswer | undefined {
+    const portal = this.portals.get(portalName);
+    if (!portal) return undefined;
+    const bytes = Buffer.concat(localAnswer(portal.statement, { backendPid: this.backendPid, format: portal.format }).execution);
+    return { abortable: true, render: () => bytes };
+  }
+
+  /** A Close of one of the proxy's names. */
+  close({ target, name }: TargetFields): PreparedAnswer | undefined {
+    const known = target === 'S' ? this.statements.delete(name) : this.portals.delete(name);
+    return known ? { abortable: false, render: closeComplete } : undefined;
+  }
+}
