@@ -21,7 +21,8 @@ export interface BenchCluster {
 
 /** One way from pgbench to the emulator. */
 export interface BenchPath {
-  readonly name: 'direct' | 'dsql-proxy' | 'pgbouncer' | 'dsql-proxy+scram' | 'dsql-proxy+scram-i1' | 'dsql-proxy+tls+scram' | 'dsql-proxy+metrics';
+  readonly name: 'direct' | 'dsql-proxy' | 'pgbouncer' | 'dsql-proxy+scram' | 'dsql-proxy+scram-i1' | 'dsql-proxy+tls+scram' | 'dsql-proxy+metrics'
+    | 'dsql-proxy --no-sql-compat';
   /** The process in the middle, whose CPU and memory are measured (none for direct). */
   readonly pid: number | undefined;
   target(): Promise<Target>;

@@ -38,11 +38,17 @@ export function toolEnv(target: Target): NodeJS.ProcessEnv {
   return { ...env, ...target.env };
 }
 
-/** Runs pgbench select-only for `seconds` with `clients`; `connectEach` adds -C; `latencies` collects a per-transaction log. */
-export async function pgbench(target: Target, options: { clients: number; seconds: number; connectEach?: boolean; latencies?: boolean }): Promise<PgbenchResult> {
+/** pgbench's query protocols (-M): one Query message, or Parse/Bind/Describe/Execute/Sync per statement, or Parse once per connection. */
+export type Protocol = 'simple' | 'extended' | 'prepared';
+
+/**
+ * Runs pgbench select-only for `seconds` with `clients` over `protocol` (simple unless given); `connectEach` adds -C;
+ * `latencies` collects a per-transaction log.
+ */
+export async function pgbench(target: Target, options: { clients: number; seconds: number; protocol?: Protocol; connectEach?: boolean; latencies?: boolean }): Promise<PgbenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'dsql-proxy-bench-'));
   try {
-    const args = ['-n', '-S', '-c', String(options.clients), '-j', String(Math.min(options.clients, 2)), '-T', String(options.seconds),
+    const args = ['-n', '-S', '-M', options.protocol ?? 'simple', '-c', String(options.clients), '-j', String(Math.min(options.clients, 2)), '-T', String(options.seconds),
       ...(options.connectEach ? ['-C'] : []), ...(options.latencies ? ['-l', '--log-prefix', join(dir, 'txn')] : []), target.conninfo];
     const out = await run('pgbench', args, toolEnv(target), dir);
     const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1] ?? /tps = ([\d.]+)/.exec(out)?.[1]);

@@ -1,3 +1,5 @@
+import { NO_COMPAT } from './sql-compat.js';
+
 /** Figures of one path: every round's sample per metric, and idle-session memory. */
 export interface PathFigures {
   samples: Record<string, number[]>;
@@ -22,6 +24,12 @@ export const METRICS: readonly { key: string; label: string; digits: number }[] 
   { key: 'cpu8', label: 'middle-process CPU per transaction, 8 clients (µs)', digits: 1 },
   { key: 'cpu8User', label: '… of which user space (µs)', digits: 1 },
   { key: 'cpu8System', label: '… of which kernel (µs)', digits: 1 },
+  { key: 'tps8Extended', label: 'select-only TPS, 8 clients, -M extended', digits: 0 },
+  { key: 'cpu8Extended', label: 'middle-process CPU per transaction, 8 clients, -M extended (µs)', digits: 1 },
+  { key: 'cpu8ExtendedUser', label: '… of which user space (µs)', digits: 1 },
+  { key: 'tps8Prepared', label: 'select-only TPS, 8 clients, -M prepared', digits: 0 },
+  { key: 'cpu8Prepared', label: 'middle-process CPU per transaction, 8 clients, -M prepared (µs)', digits: 1 },
+  { key: 'cpu8PreparedUser', label: '… of which user space (µs)', digits: 1 },
   { key: 'connTps1', label: 'new connection per transaction (-C), 1 client, TPS', digits: 0 },
   { key: 'connMs', label: 'new connection + transaction (-C), 1 client (ms)', digits: 2 },
   { key: 'connTps8', label: 'new connections/s (-C), 8 clients', digits: 0 },
@@ -72,6 +80,16 @@ function verdicts(r: BenchResults): Verdict[] {
       `CPU per transaction ${m('dsql-proxy+metrics', 'cpu8').toFixed(1)} µs vs ${m('dsql-proxy', 'cpu8').toFixed(1)} µs (${(100 * (cost('cpu8') - 1)).toFixed(1)} %); `
       + `TPS at 8 clients ${(100 * (cost('tps8') - 1)).toFixed(1)} %; COPY out ${(100 * (cost('copyOut') - 1)).toFixed(1)} %`);
   }
+  if (has(NO_COMPAT)) {
+    // Issue 12 ("Cost"): the layer on (the plain column) against off, per protocol pgbench measured.
+    const rows = [['simple', 'cpu8'], ['-M extended', 'cpu8Extended'], ['-M prepared', 'cpu8Prepared']]
+      .map(([label, key]) => ({ label: label!, on: m('dsql-proxy', key!), off: m(NO_COMPAT, key!) }))
+      .filter((row) => Number.isFinite(row.on) && Number.isFinite(row.off));
+    out.push({ target: 'SQL compatibility layer adds ≤ 5 % CPU per transaction (dsql-proxy vs --no-sql-compat)',
+      measured: rows.length === 0 ? 'not measured'
+        : rows.map((row) => `${row.label} ${row.on.toFixed(1)} vs ${row.off.toFixed(1)} µs (${signed(100 * (row.on / row.off - 1))} %)`).join('; '),
+      met: rows.length === 0 ? undefined : rows.every((row) => row.on <= 1.05 * row.off) });
+  }
   cmp('new-connection latency ≤ direct + 1 ms', m('dsql-proxy', 'connMs'), m('direct', 'connMs'), (a, b) => a <= b + 1,
     `${m('dsql-proxy', 'connMs').toFixed(2)} ms vs ${m('direct', 'connMs').toFixed(2)} ms`);
   if (has('dsql-proxy+scram')) {
@@ -90,9 +108,16 @@ function verdicts(r: BenchResults): Verdict[] {
   return out;
 }
 
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(1)}`;
+}
+
 /** The Markdown report: environment, the side-by-side table, idle-session memory and the targets. */
 export function markdown(r: BenchResults): string {
-  const paths = Object.keys(r.paths);
+  // A partial run (BENCH_ONLY) leaves some paths without a figure: no empty columns for them.
+  const paths = Object.keys(r.paths).filter((p) => Object.keys(r.paths[p]!.samples).length > 0 || r.paths[p]!.memory.length > 0);
+  const measured = METRICS.filter((metric) => paths.some((p) => (r.paths[p]!.samples[metric.key] ?? []).length > 0));
+  const withMemory = paths.filter((p) => r.paths[p]!.memory.length);
   const lines = [
     `Run ${r.meta.date} on ${r.meta.machine}; Node ${r.meta.node}, ${r.meta.postgres}, ${r.meta.pgbouncer}; commit ${r.meta.commit}.`,
     `Command: \`${r.meta.command}\` (${r.meta.rounds} alternating rounds of ${r.meta.seconds} s per pgbench run; COPY ${r.meta.copyMb} MB).`,
@@ -100,14 +125,15 @@ export function markdown(r: BenchResults): string {
     '',
     `| metric | ${paths.join(' | ')} |`,
     `|---|${paths.map(() => '---').join('|')}|`,
-    ...METRICS.map((metric) => `| ${metric.label} | ${paths.map((p) => cell(r.paths[p]!.samples[metric.key], metric.digits)).join(' | ')} |`),
-    '',
-    '| idle authenticated sessions | ' + paths.filter((p) => r.paths[p]!.memory.length).map((p) => `${p} RSS | ${p} bytes/session`).join(' | ') + ' |',
-    '|---|' + paths.filter((p) => r.paths[p]!.memory.length).map(() => '---|---').join('|') + '|',
+    ...measured.map((metric) => `| ${metric.label} | ${paths.map((p) => cell(r.paths[p]!.samples[metric.key], metric.digits)).join(' | ')} |`),
   ];
+  if (withMemory.length > 0) {
+    lines.push('', '| idle authenticated sessions | ' + withMemory.map((p) => `${p} RSS | ${p} bytes/session`).join(' | ') + ' |',
+      '|---|' + withMemory.map(() => '---|---').join('|') + '|');
+  }
   const sizes = [...new Set(paths.flatMap((p) => r.paths[p]!.memory.map((m) => m.sessions)))];
   for (const n of sizes) {
-    lines.push(`| ${n} | ` + paths.filter((p) => r.paths[p]!.memory.length).map((p) => {
+    lines.push(`| ${n} | ` + withMemory.map((p) => {
       const m = r.paths[p]!.memory.find((x) => x.sessions === n);
       return m ? `${(m.rssBytes / 1048576).toFixed(0)} MiB | ${(m.bytesPerSession / 1024).toFixed(1)} KiB` : '– | –';
     }).join(' | ') + ' |');

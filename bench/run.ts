@@ -8,11 +8,12 @@ import { findPostgresBinDir, freePort, startPostgres, stopPostgres } from '../te
 import { copyIn, copyOut, makeCopyFile } from './copy.js';
 import { IdleSessions } from './idle.js';
 import { directPath, pgbouncerPath, pgbouncerVersion, proxyPath, type BenchCluster, type BenchPath } from './paths.js';
-import { percentile, pgbench, run } from './pgbench.js';
+import { percentile, pgbench, run, type PgbenchResult, type Protocol, type Target } from './pgbench.js';
 import { cpuTimes, rssBytes, startProcess, type CpuTimes } from './processes.js';
 import { markdown, type BenchResults, type PathFigures } from './report.js';
 import { bastionPaths } from './bastion.js';
 import { metricsPath } from './metrics.js';
+import { COMPAT_PATHS, COMPAT_PROTOCOLS, noCompatPath, protocolSuffix } from './sql-compat.js';
 
 /**
  * `npm run bench`: PostgreSQL and the DSQL endpoint emulator from test/support, then pgbench through each
@@ -27,12 +28,22 @@ const settings = {
   sessions: (process.env.BENCH_SESSIONS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0),
   only: process.env.BENCH_ONLY?.split(',') ?? [],
 };
+/** BENCH_ONLY's parts; compat is the SQL compatibility layer's A/B (dsql-proxy against --no-sql-compat, issue 12). */
+const PARTS = ['select', 'copy', 'connect', 'memory', 'compat'];
+const unknownParts = settings.only.filter((part) => !PARTS.includes(part));
+if (unknownParts.length > 0) {
+  // A typo would otherwise run nothing and still replace the report.
+  process.stderr.write(`[bench] BENCH_ONLY: unknown part(s) ${unknownParts.join(', ')}; known: ${PARTS.join(', ')}\n`);
+  process.exit(2);
+}
 /**
  * A proxy holds two sockets per session, and a process here may open at most RLIMIT_NOFILE (hard) descriptors,
  * so the largest idle-session count measurable is about half of that.
  */
 const maxSessions = Math.floor(((Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()) || 1_000_000) - 200) / 2);
 const wanted = (part: string): boolean => settings.only.length === 0 || settings.only.includes(part);
+/** Only the layer's A/B: the direct and PgBouncer columns would measure nothing and only skew the alternation. */
+const compatOnly = settings.only.length > 0 && settings.only.every((part) => part === 'compat');
 const log = (text: string): void => { process.stderr.write(`[bench] ${text}\n`); };
 
 const CREDENTIALS = { accessKeyId: 'AKIDDSQLPROXYBENCH01', secretAccessKey: 'bench/secret/key/not/real/0000000000000' };
@@ -49,16 +60,33 @@ async function main(): Promise<void> {
   };
   const emulator = new DsqlEmulator(emulatorOptions);
   const cluster: BenchCluster = { ...CLUSTER, emulatorPort: await emulator.start(), caFile: ca.certFile, credentials: CREDENTIALS, staticPassword: staticLogin.password };
-  const paths: BenchPath[] = [directPath(cluster), await proxyPath(cluster)];
+  const paths: BenchPath[] = [...(compatOnly ? [] : [directPath(cluster)]), await proxyPath(cluster)];
+  if (wanted('select') || wanted('compat')) paths.push(await noCompatPath(cluster));
   if (wanted('select') || wanted('copy')) paths.push(await metricsPath(cluster));
-  const bouncer = await pgbouncerPath(cluster);
+  const bouncer = compatOnly ? undefined : await pgbouncerPath(cluster);
   if (bouncer) paths.push(bouncer);
-  else log('pgbouncer not installed: its column is skipped (Debian: apt-get install -y pgbouncer)');
+  else if (!compatOnly) log('pgbouncer not installed: its column is skipped (Debian: apt-get install -y pgbouncer)');
 
   const figures: Record<string, PathFigures> = Object.fromEntries(paths.map((p) => [p.name, { samples: {}, memory: [] }]));
   const floor: CpuTimes[] = [];
   const record = (path: BenchPath, key: string, value: number): void => {
     ((figures[path.name] ??= { samples: {}, memory: [] }).samples[key] ??= []).push(value);
+  };
+  /** pgbench -S through `path`; at 8 clients also the middle process's CPU per transaction, keyed by protocol. */
+  const selectOnly = async (round: number, path: BenchPath, target: Target, clients: number, protocol: Protocol = 'simple'): Promise<PgbenchResult> => {
+    const before = path.pid ? cpuTimes(path.pid) : undefined;
+    const result = await pgbench(target, { clients, seconds: settings.seconds, protocol, latencies: clients === 1 });
+    if (result.failed > 0) throw new Error(`${path.name}: ${result.failed} failed transactions`);
+    const suffix = protocolSuffix(protocol);
+    record(path, `tps${clients}${suffix}`, result.tps);
+    if (clients === 8 && path.pid && before) {
+      const after = cpuTimes(path.pid);
+      record(path, `cpu8${suffix}`, (after.user + after.system - before.user - before.system) / result.transactions);
+      record(path, `cpu8${suffix}User`, (after.user - before.user) / result.transactions);
+      record(path, `cpu8${suffix}System`, (after.system - before.system) / result.transactions);
+    }
+    log(`round ${round + 1} ${path.name} -S -M ${protocol} ${clients} clients: ${result.tps.toFixed(0)} tps`);
+    return result;
   };
 
   log('pgbench -i -s 10 (directly on PostgreSQL)');
@@ -74,22 +102,16 @@ async function main(): Promise<void> {
       const target = await path.target();
       if (wanted('select')) {
         for (const clients of [1, 8, 32]) {
-          const before = path.pid ? cpuTimes(path.pid) : undefined;
-          const result = await pgbench(target, { clients, seconds: settings.seconds, latencies: clients === 1 });
-          if (result.failed > 0) throw new Error(`${path.name}: ${result.failed} failed transactions`);
-          record(path, `tps${clients}`, result.tps);
+          const result = await selectOnly(round, path, target, clients);
           if (clients === 1) {
             record(path, 'p50', percentile(result.latenciesUs, 50));
             record(path, 'p99', percentile(result.latenciesUs, 99));
           }
-          if (clients === 8 && path.pid && before) {
-            const after = cpuTimes(path.pid);
-            record(path, 'cpu8', (after.user + after.system - before.user - before.system) / result.transactions);
-            record(path, 'cpu8User', (after.user - before.user) / result.transactions);
-            record(path, 'cpu8System', (after.system - before.system) / result.transactions);
-          }
-          log(`round ${round + 1} ${path.name} -S ${clients} clients: ${result.tps.toFixed(0)} tps`);
         }
+      }
+      if (wanted('compat') && COMPAT_PATHS.includes(path.name)) {
+        // The select part has just measured the simple protocol at 8 clients on this path.
+        for (const protocol of COMPAT_PROTOCOLS.filter((p) => !(p === 'simple' && wanted('select')))) await selectOnly(round, path, target, 8, protocol);
       }
       if (wanted('copy')) {
         record(path, 'copyOut', await copyOut(await path.target(), copyBytes));
@@ -177,7 +199,7 @@ async function main(): Promise<void> {
       postgres: execFileSync(join(findPostgresBinDir(), 'postgres'), ['--version'], { encoding: 'utf8' }).trim(),
       pgbouncer: pgbouncerVersion() ?? 'PgBouncer not installed',
       commit: gitCommit(),
-      command: 'npm run bench',
+      command: [...['BENCH_ONLY', 'BENCH_ROUNDS', 'BENCH_SECONDS', 'BENCH_COPY_MB', 'BENCH_SESSIONS'].flatMap((k) => (process.env[k] ? [`${k}=${process.env[k]}`] : [])), 'npm run bench'].join(' '),
       rounds: settings.rounds,
       seconds: settings.seconds,
       copyMb: settings.copyMb,
