@@ -44,7 +44,7 @@ export const CONNECTION_OPTIONS = {
 /** Flags only the serving command has. */
 export const SERVE_ONLY_OPTIONS = {
   'sql-compat': { type: 'boolean', group: 'Connection:', default: true,
-    describe: 'keep settings Aurora DSQL refuses (e.g. a client\'s statement_timeout) out of the startup packet, logged once per name; --no-sql-compat passes the startup packet on as the client sent it' },
+    describe: 'answer the SET, set_config and pg_backend_pid() Aurora DSQL refuses but GUIs send (pgAdmin, Sequelize, Beekeeper), and keep refused settings out of the startup packet; --no-sql-compat relays every byte as the client sent it' },
   'keep-database': { type: 'boolean', group: 'Connection:', default: false,
     describe: 'send the database the client asks for; by default every session asks for postgres, DSQL\'s only database' },
   listen: { type: 'string', group: 'Local:', describe: 'address to accept PostgreSQL clients on (a bare port means 127.0.0.1:port)', default: DEFAULTS.listen },

@@ -102,6 +102,15 @@ export function readyForQuery(status: 'I' | 'T' | 'E'): Buffer {
  * can be a password or a key), and uses SQLSTATE 00000 as PostgreSQL's own notices without a condition do.
  */
 export function managedParameterNotice(name: string, command: 'SET' | 'RESET' | 'set_config'): Buffer {
+  if (name === 'role' && command !== 'RESET') {
+    // Not a harmless no-op: a client dropping privileges with SET ROLE keeps its login role's, so it is told loudly.
+    return noticeResponse({
+      severity: 'WARNING',
+      code: '01000',
+      message: `Aurora DSQL cannot change the session's role: dsql-proxy answered this ${command} without sending it, and the session keeps the privileges of the role it logged in as`,
+      hint: 'Use SET LOCAL ROLE inside a transaction (Aurora DSQL accepts it), or connect as that role.',
+    });
+  }
   return noticeResponse({
     severity: 'NOTICE',
     code: '00000',

@@ -253,16 +253,19 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   /** @inheritdoc */
   readyStarts(at: number): void {
     const head = this.queue[0];
-    if (!head || this.readySeen !== head.startZ || !head.serverEnds) return;
-    // The segment's own ReadyForQuery: anything still queued (not dropped) goes before it.
-    head.end(this.status, this.injectAt(at));
+    // The segment's own ReadyForQuery: anything still queued (not dropped) goes before it, when its header is in
+    // this chunk (otherwise part of it has gone out already, and messageEnds sends the rest after it).
+    if (at >= 0 && head && this.readySeen === head.startZ && head.serverEnds) head.end(this.status, this.injectAt(at));
   }
 
   /** @inheritdoc */
   messageEnds(type: number, at: number, status: number): void {
     const head = this.queue[0];
     if (type === READY_FOR_QUERY) {
-      if (head && this.readySeen === head.startZ && head.serverEnds) this.queue.shift();
+      if (head && this.readySeen === head.startZ && head.serverEnds) {
+        head.end(this.status, this.injectAt(at));
+        this.queue.shift();
+      }
       this.readySeen++;
       this.status = STATUS[status] ?? this.status;
       if (this.queue.length > 0) this.release(this.injectAt(at));

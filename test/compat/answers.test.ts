@@ -134,3 +134,14 @@ describe('answers match what PostgreSQL sends', () => {
     expect(await wire.send(describe('SET client_min_messages = notice'))).toEqual([parseComplete(), parameterDescription(), noData(), readyForQuery('I')]);
   });
 });
+
+describe('the notice for SET ROLE', () => {
+  it('is a WARNING saying the session keeps its login role, since a client dropping privileges would otherwise believe it did', () => {
+    const fields = parseErrorResponse(managedParameterNotice('role', 'SET'));
+    expect(fields.severity).toBe('WARNING');
+    expect(fields.code).toBe('01000');
+    expect(fields.message).toContain('keeps the privileges of the role it logged in as');
+    expect(fields.hint).toContain('SET LOCAL ROLE');
+    expect(parseErrorResponse(managedParameterNotice('role', 'RESET')).severity).toBe('NOTICE');
+  });
+});
