@@ -40,10 +40,6 @@ export class ClientFramer {
     let at = 0;
     let runStart = 0; // start of the bytes passing unchanged that are not yet forwarded
     let changed = false;
-    const flushRun = (end: number): void => {
-      if (end > runStart) this.forward(chunk.subarray(runStart, end));
-      changed = true;
-    };
     while (at < n && !this.broken) {
       if (this.passRemaining > 0) {
         const skip = Math.min(this.passRemaining, n - at);
@@ -72,13 +68,15 @@ export class ClientFramer {
           const message = chunk.subarray(at, at + length + 1);
           const replacement = this.handler.whole(message);
           if (replacement !== message) {
-            flushRun(at);
+            if (at > runStart) this.forward(chunk.subarray(runStart, at));
+            changed = true;
             runStart = at + length + 1;
             this.emit(replacement);
           }
           at += length + 1;
         } else {
-          flushRun(at);
+          if (at > runStart) this.forward(chunk.subarray(runStart, at));
+          changed = true;
           this.gathering = Buffer.allocUnsafe(length + 1);
           this.gathered = n - at;
           chunk.copy(this.gathering, 0, at, n);
@@ -86,7 +84,7 @@ export class ClientFramer {
           runStart = n;
         }
       } else {
-        if (this.headerFill === 0) flushRun(at);
+        if (this.headerFill === 0 && at > runStart) this.forward(chunk.subarray(runStart, at));
         this.header[this.headerFill++] = chunk[at++]!;
         runStart = at;
         changed = true;

@@ -62,6 +62,8 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   /** Counted messages sent upstream since the last Sync while `open` is unset. */
   private remoteSinceSync = 0;
   private readonly prepared: LocalPrepared;
+  /** Sends the proxy's answers to the client at once (outside a server chunk). */
+  private readonly direct = (bytes: Buffer): void => this.sinks.toClient(bytes);
   private readonly maxExamined: number;
   /** The server chunk being scanned, and the start of its bytes not yet sent on. */
   private chunk: Buffer | undefined;
@@ -137,7 +139,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
       this.countPassing(type);
       return message;
     } finally {
-      this.release();
+      if (this.queue.length > 0) this.release(this.direct);
     }
   }
 
@@ -293,7 +295,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   }
 
   /** Releases what the queue's head segments can send now, dropping the finished ones. */
-  private release(send: (bytes: Buffer) => void = (bytes) => this.sinks.toClient(bytes)): void {
+  private release(send: (bytes: Buffer) => void): void {
     for (let head = this.queue[0]; head && this.readySeen === head.startZ; head = this.queue[0]) {
       head.release(this.status, send);
       if (!head.finished) return;
