@@ -2,8 +2,8 @@
 export interface FrameHandler {
   /** True to have the message of `type` (`length` as its header says, self included) gathered whole. */
   wantsWhole(type: number, length: number): boolean;
-  /** A message that streams through unchanged has begun. */
-  passing(type: number): void;
+  /** A message too large (or not wanted) to gather has begun: true to stream it through, false to drop it. */
+  passing(type: number): boolean;
   /**
    * A gathered message (header included): returns what to forward instead, the message itself to forward it
    * unchanged, or undefined to forward nothing.
@@ -17,8 +17,10 @@ export interface FrameHandler {
  * traffic (COPY data, large Bind values) is never copied. No I/O: forwarded bytes go to `forward`.
  */
 export class ClientFramer {
-  /** Body bytes still to stream through for the current message. */
+  /** Body bytes still to stream through (or drop) for the current message. */
   private passRemaining = 0;
+  /** The current streamed message is dropped, not forwarded. */
+  private passDropped = false;
   /** The message being gathered, and how much of it has arrived. */
   private gathering: Buffer | undefined;
   private gathered = 0;
@@ -45,6 +47,7 @@ export class ClientFramer {
         const skip = Math.min(this.passRemaining, n - at);
         this.passRemaining -= skip;
         at += skip;
+        if (this.passDropped) { runStart = at; changed = true; }
       } else if (this.gathering) {
         const take = Math.min(this.gathering.length - this.gathered, n - at);
         chunk.copy(this.gathering, this.gathered, at, at + take);
@@ -61,7 +64,12 @@ export class ClientFramer {
         const length = chunk.readInt32BE(at + 1);
         if (length < 4) { this.broken = true; break; }
         if (!this.handler.wantsWhole(type, length)) {
-          this.handler.passing(type);
+          this.passDropped = !this.handler.passing(type);
+          if (this.passDropped) {
+            if (at > runStart) this.forward(chunk.subarray(runStart, at));
+            changed = true;
+            runStart = at + 5;
+          }
           this.passRemaining = length - 4;
           at += 5;
         } else if (n - at > length) {
@@ -113,8 +121,8 @@ export class ClientFramer {
       }
       return;
     }
-    this.handler.passing(type);
-    this.forward(Buffer.from(this.header));
+    this.passDropped = !this.handler.passing(type);
+    if (!this.passDropped) this.forward(Buffer.from(this.header));
     this.passRemaining = length - 4;
   }
 

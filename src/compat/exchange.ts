@@ -2,7 +2,7 @@ import { ProtocolError } from '../protocol/errors.js';
 import { readyForQuery, setLocalOutsideTransactionWarning, simpleQueryAnswer } from './answers.js';
 import { mayBeAnsweredLocally, type Classification, type LocalStatement } from './classify.js';
 import { ClientFramer, type FrameHandler } from './client-framer.js';
-import { ClientType, readBind, readExecutePortal, readParse, readTarget } from './extended.js';
+import { ClientType, readBind, readExecute, readParse, readTarget } from './extended.js';
 import { answerLocally, type TransactionStatus } from './policy.js';
 import { LocalPrepared, type PreparedAnswer } from './prepared.js';
 import { planQuery, queryMessage, soleStatement } from './query-plan.js';
@@ -112,9 +112,12 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   }
 
   /** @inheritdoc */
-  passing(type: number): void {
+  passing(type: number): boolean {
+    // After the proxy's own error PostgreSQL skips everything up to the Sync, a message too large to read included.
+    if (this.open?.dropping) return false;
     if (type === ClientType.parse || type === ClientType.bind) this.prepared.forgetAll();
     this.countPassing(type);
+    return true;
   }
 
   /** @inheritdoc */
@@ -127,7 +130,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
         case ClientType.parse: return this.parse(message);
         case ClientType.bind: return this.extended(message, this.prepared.bind(readBind(message)));
         case ClientType.describe: return this.extended(message, this.prepared.describe(readTarget(message)));
-        case ClientType.execute: return this.extended(message, this.prepared.execute(readExecutePortal(message)));
+        case ClientType.execute: return this.extended(message, this.prepared.execute(readExecute(message)));
         case ClientType.close: return this.extended(message, this.prepared.close(readTarget(message)));
         case ClientType.sync: return this.sync(message);
         case ClientType.flush: return this.open && this.open.remote === 0 ? undefined : message;
@@ -150,7 +153,9 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   }
 
   private query(message: Buffer): Buffer | undefined {
-    if (this.open) { this.remoteEndsSegment(); return message; }
+    // A Query after extended messages with no Sync: the server's answers to both end in one ReadyForQuery, which
+    // the statement counts of a split Query cannot follow; it goes up as it is.
+    if (this.open || this.remoteSinceSync > 0) { this.remoteEndsSegment(); return message; }
     this.prepared.forgetUnnamed();
     const text = message.subarray(5, message.length - 1);
     if (message[message.length - 1] !== 0 || !mayBeAnsweredLocally(text)) { this.readySent++; return message; }
@@ -194,7 +199,13 @@ export class CompatExchange implements FrameHandler, ServerEvents {
       this.open.remote = this.remoteSinceSync;
       this.queue.push(this.open);
     }
-    this.open.items.push({ ...answer, after: this.open.remote });
+    const after = this.open.remote;
+    const { render } = answer;
+    // PostgreSQL warns about a SET LOCAL run outside a transaction block: idle, and nothing of the group before it.
+    const warned = answer.setLocal && after === 0
+      ? (status: TransactionStatus): Buffer => (status === 'I' ? Buffer.concat([setLocalOutsideTransactionWarning(), render(status)]) : render(status))
+      : render;
+    this.open.items.push({ ...answer, after, render: warned });
     // PostgreSQL skips every message after an error until the next Sync.
     if (answer.error) this.open.dropping = true;
     return undefined;
@@ -203,8 +214,10 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   private sync(message: Buffer): Buffer | undefined {
     const segment = this.open;
     this.open = undefined;
+    // Outside a block, a Sync commits the implicit transaction and its portals end; after remote messages the
+    // status is not known here (one may have been BEGIN), so the portals are kept.
+    this.prepared.synced(this.knownStatus() === 'I' && (segment ? segment.remote : this.remoteSinceSync) === 0);
     this.remoteSinceSync = 0;
-    this.prepared.synced();
     if (!segment) { this.readySent++; return message; }
     segment.closed = true;
     if (segment.remote > 0) {
@@ -299,6 +312,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     for (let head = this.queue[0]; head && this.readySeen === head.startZ; head = this.queue[0]) {
       head.release(this.status, send);
       if (!head.finished) return;
+      if (head.abortsTransaction) this.status = 'E';
       this.queue.shift();
     }
   }

@@ -72,9 +72,16 @@ export function readTarget(message: Buffer): TargetFields {
   return { target, name: reader.cstring() };
 }
 
-/** Reads a whole Execute message's portal name; throws ProtocolError when it is malformed. */
-export function readExecutePortal(message: Buffer): string {
-  return new MessageReader(message, 5).cstring();
+/** An Execute message's portal and row limit (0: no limit). */
+export interface ExecuteFields {
+  readonly portal: string;
+  readonly maxRows: number;
+}
+
+/** Reads a whole Execute message; throws ProtocolError when it is malformed. */
+export function readExecute(message: Buffer): ExecuteFields {
+  const reader = new MessageReader(message, 5);
+  return { portal: reader.cstring(), maxRows: reader.int32() };
 }
 
 function int16(reader: MessageReader): number {

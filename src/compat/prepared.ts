@@ -1,13 +1,23 @@
 import { errorResponse } from '../protocol/messages.js';
-import { bindComplete, closeComplete, localAnswer, noData, parameterDescription, parseComplete, type FormatCode } from './answers.js';
+import {
+  bindComplete, closeComplete, commandComplete, localAnswer, noData, parameterDescription, parseComplete, portalSuspended, type FormatCode,
+} from './answers.js';
 import type { LocalStatement } from './classify.js';
-import type { BindFields, TargetFields } from './extended.js';
+import type { BindFields, ExecuteFields, TargetFields } from './extended.js';
 import type { LocalItem } from './segment.js';
 
 /** A local answer of the extended protocol, before the exchange places it in its segment. */
-export type PreparedAnswer = Omit<LocalItem, 'after'>;
+export interface PreparedAnswer extends Omit<LocalItem, 'after'> {
+  /** The Execute of a SET LOCAL: PostgreSQL warns when it runs outside a transaction block. */
+  readonly setLocal?: boolean;
+}
 
-interface LocalPortal { readonly statement: LocalStatement; readonly format: FormatCode }
+interface LocalPortal {
+  readonly statement: LocalStatement;
+  readonly format: FormatCode;
+  /** Its row has been sent: a later Execute completes it with "SELECT 0", as PostgreSQL does. */
+  rowSent: boolean;
+}
 
 /**
  * The prepared statements and portals the proxy answers for, by name, and its answers to the extended-protocol
@@ -31,9 +41,9 @@ export class LocalPrepared {
     this.portals.delete('');
   }
 
-  /** A Sync ends the implicit transaction, and the unnamed portal with it. */
-  synced(): void {
-    this.portals.delete('');
+  /** A Sync that ends a transaction (the implicit one, outside a block) ends every portal with it. */
+  synced(endsTransaction: boolean): void {
+    if (endsTransaction) this.portals.clear();
   }
 
   /**
@@ -47,6 +57,10 @@ export class LocalPrepared {
 
   /** A Parse of `name`; `statement` when the proxy answers its query. */
   parse(name: string, statement: LocalStatement | undefined): PreparedAnswer | undefined {
+    if (name !== '' && this.statements.has(name)) {
+      const error = errorResponse({ severity: 'ERROR', code: '42P05', message: `prepared statement "${name}" already exists` });
+      return { abortable: true, error: true, render: () => error };
+    }
     if (!statement) { this.statements.delete(name); return undefined; }
     this.statements.set(name, statement);
     return { abortable: true, render: parseComplete };
@@ -61,7 +75,7 @@ export class LocalPrepared {
         message: `bind message supplies ${fields.parameters} parameters, but prepared statement "${fields.statement}" requires 0` });
       return { abortable: true, error: true, render: () => error };
     }
-    this.portals.set(fields.portal, { statement, format: fields.resultFormat });
+    this.portals.set(fields.portal, { statement, format: fields.resultFormat, rowSent: false });
     return { abortable: true, render: bindComplete };
   }
 
@@ -79,11 +93,21 @@ export class LocalPrepared {
     return { abortable: description !== undefined, render: () => description ?? noData() };
   }
 
-  /** An Execute: the statement's result (notice, row, CommandComplete). */
-  execute(portalName: string): PreparedAnswer | undefined {
-    const portal = this.portals.get(portalName);
+  /**
+   * An Execute: the statement's result (notice, row, CommandComplete). With a row limit of 1 the row comes with
+   * PortalSuspended, and (as after a complete run) a later Execute gets "SELECT 0": the portal has no rows left.
+   */
+  execute({ portal: name, maxRows }: ExecuteFields): PreparedAnswer | undefined {
+    const portal = this.portals.get(name);
     if (!portal) return undefined;
-    const bytes = Buffer.concat(localAnswer(portal.statement, { backendPid: this.backendPid, format: portal.format }).execution);
+    const setLocal = portal.statement.kind === 'set' && portal.statement.local;
+    const answer = localAnswer(portal.statement, { backendPid: this.backendPid, format: portal.format });
+    if (!answer.description) return { abortable: true, setLocal, render: () => Buffer.concat(answer.execution) };
+    if (portal.rowSent) return { abortable: true, render: () => commandComplete('SELECT 0') };
+    portal.rowSent = true;
+    // execution is [notice?, DataRow, CommandComplete]: a limit of one row suspends instead of completing.
+    const execution = maxRows === 1 ? [...answer.execution.slice(0, -1), portalSuspended()] : answer.execution;
+    const bytes = Buffer.concat(execution);
     return { abortable: true, render: () => bytes };
   }
 

@@ -45,6 +45,11 @@ export class Segment {
   failed = false;
   /** A local error was sent: later client messages of the segment are dropped, not sent upstream. */
   dropping = false;
+  /**
+   * The proxy's own error (08P01, 42P05) came inside a transaction block: PostgreSQL would have failed the
+   * transaction, so the client is told 'E' (the server's block is still open; the client's ROLLBACK ends both).
+   */
+  abortsTransaction = false;
   private started = false;
   private abortedAtStart = false;
 
@@ -70,16 +75,21 @@ export class Segment {
       if (item.after > this.completions) return;
       this.next++;
       if (this.failed && !item.sync) continue;
-      if (this.abortedAtStart && item.abortable && !this.failed) {
-        this.failed = true;
-        // With something of it upstream, the server refuses that part with the same 25P02 and skips the rest.
+      if (this.abortedAtStart && item.abortable && !this.failed && this.completions === 0) {
+        // With something of it upstream, the server answers its own first statement (25P02, which fails the
+        // segment; or a ROLLBACK, after which the rest is answered normally): this one is not answered.
         if (this.remote > 0 || this.serverEnds) continue;
+        this.failed = true;
         this.dropping = true;
         send(inFailedTransaction());
         continue;
       }
-      if (item.error) { this.failed = true; this.dropping = true; }
-      send(item.render(status));
+      if (item.error) {
+        this.failed = true;
+        this.dropping = true;
+        if (status === 'T') this.abortsTransaction = true;
+      }
+      send(item.render(item.sync && this.abortsTransaction ? 'E' : status));
     }
   }
 

@@ -19,8 +19,12 @@ class Recorder implements FrameHandler {
     return want;
   }
 
-  passing(type: number): void {
+  /** Types whose streamed messages are dropped. */
+  dropped = new Set<string>();
+
+  passing(type: number): boolean {
     this.calls.push(`passing ${String.fromCharCode(type)}`);
+    return !this.dropped.has(String.fromCharCode(type));
   }
 
   whole(message: Buffer): Buffer | undefined {

@@ -329,10 +329,9 @@ describe('simple Query', () => {
     expect(s.received()).toEqual(['C:ROLLBACK', 'Z:I', ...localSet('client_min_messages'), 'Z:I']);
   });
 
-  // BUG (exchange.ts/segment.ts, Segment.release abortedAtStart): a Query pipelined after one that leaves the
-  // transaction failed is refused as a whole, even when its remote part ends the transaction first. PostgreSQL
-  // runs "ROLLBACK; SET …" in a failed block as C ROLLBACK, C SET, Z I; the layer drops the SET's answer.
-  it.fails('answers a local SET that follows a pipelined ROLLBACK of a failed transaction', () => {
+  // PostgreSQL runs "ROLLBACK; SET …" in a failed block as C ROLLBACK, C SET, Z I: a Query pipelined after one
+  // that leaves the transaction failed is not refused as a whole when its remote part ends the transaction first.
+  it('answers a local SET that follows a pipelined ROLLBACK of a failed transaction', () => {
     const s = new Session({ initialStatus: 'T' });
     s.client(fe.query('SELECT 1/0'));
     s.client(fe.query('ROLLBACK; SET client_min_messages=notice'));
@@ -432,7 +431,7 @@ describe('extended protocol', () => {
     expect(s.exchange.pending).toBe(false);
   });
 
-  // BUG (exchange.ts close/parse): the layer updates its statements when it reads a Close or Parse, even when
+  // LIMITATION (exchange.ts close/parse, kept as it.fails): the layer updates its statements when it reads a Close or Parse, even when
   // the server's error before it makes PostgreSQL skip that message. Here PostgreSQL still has "old" (its Close
   // was skipped), so the later Bind succeeds; the layer forgot it and sends the Bind to a server that never had it.
   it.fails('keeps a local statement whose Close was skipped after a server error', () => {
@@ -475,9 +474,8 @@ describe('extended protocol', () => {
     expect(s.sent()).toEqual(['P::SELECT 1', 'S']);
   });
 
-  // BUG (exchange.ts bind / segment.ts readyItem): an error answered locally inside a transaction block aborts
-  // that block in PostgreSQL, whose Sync then reports 'E'; the layer's local ReadyForQuery still says 'T'.
-  it.fails('reports a failed transaction after its own 08P01 inside a transaction block', () => {
+  // An error inside a transaction block aborts it in PostgreSQL, whose Sync then reports 'E'.
+  it('reports a failed transaction after its own 08P01 inside a transaction block', () => {
     const s = new Session({ initialStatus: 'T' });
     s.client(fe.parse('s1', 'SET client_min_messages = notice'), fe.bind('', 's1', ['x']), fe.execute(), fe.sync());
     expect(s.received()).toEqual(['1', 'E:08P01', 'Z:E']);
@@ -485,10 +483,11 @@ describe('extended protocol', () => {
 
   it('answers Close of a local statement or portal with CloseComplete and forgets it', () => {
     const s = new Session();
-    s.client(fe.parse('st', 'SET statement_timeout = 5'), fe.bind('p', 'st'), fe.sync());
-    expect(s.received()).toEqual(['1', '2', 'Z:I']);
-    s.client(fe.close('P', 'p'), fe.close('S', 'st'), fe.sync());
-    expect(s.received()).toEqual(['3', '3', 'Z:I']);
+    s.client(fe.parse('st', 'SET statement_timeout = 5'), fe.sync());
+    expect(s.received()).toEqual(['1', 'Z:I']);
+    // The portal is bound in the same group: a Sync outside a block ends every portal (see the portal tests).
+    s.client(fe.bind('p', 'st'), fe.close('P', 'p'), fe.close('S', 'st'), fe.sync());
+    expect(s.received()).toEqual(['2', '3', '3', 'Z:I']);
     expect(s.sent()).toEqual([]);
     // Forgotten: the server now answers for those names (it reports them missing).
     s.client(fe.bind('', 'st'), fe.execute('p'), fe.close('S', 'st'), fe.sync());
@@ -526,9 +525,9 @@ describe('extended protocol', () => {
     expect(s.sent()).toEqual(['B::st', 'E:', 'S']);
   });
 
-  // BUG (exchange.ts parse): PostgreSQL refuses a Parse naming an existing prepared statement (42P05, and skips
-  // to Sync); the layer sends it upstream, where DSQL never saw the first one and accepts it.
-  it.fails('refuses a Parse reusing the name of a local statement, as PostgreSQL does', () => {
+  // PostgreSQL refuses a Parse naming an existing prepared statement (42P05, and skips to Sync); DSQL never saw
+  // the first one and would accept it.
+  it('refuses a Parse reusing the name of a local statement, as PostgreSQL does', () => {
     const s = new Session();
     s.client(fe.parse('st', 'SET statement_timeout = 5'), fe.sync());
     s.received();
@@ -624,10 +623,9 @@ describe('extended protocol', () => {
     expect(examined.client(parse)).toBe(false);
   });
 
-  // BUG (exchange.ts wantsWhole / client-framer.ts): after a local error the layer drops the group's messages
-  // up to Sync, but one of maxExaminedBytes or more streams upstream regardless; the server then answers it
-  // (here BindComplete) after the client was told the group failed, where PostgreSQL sends nothing until Z.
-  it.fails('drops a message too large to examine that follows a local error in its group', () => {
+  // After an error PostgreSQL sends nothing until Z: a message of maxExaminedBytes or more that follows a local
+  // error in its group is dropped while it streams, not sent upstream.
+  it('drops a message too large to examine that follows a local error in its group', () => {
     const s = new Session({ maxExaminedBytes: 64 });
     s.client(fe.parse('s1', 'SET statement_timeout = 5'), fe.bind('', 's1', ['x']),
       fe.bind('big', 'remote', ['y'.repeat(100)]), fe.sync());
@@ -635,26 +633,25 @@ describe('extended protocol', () => {
     expect(s.received()).toEqual(['1', 'E:08P01', 'Z:I']);
   });
 
-  // BUG (exchange.ts execute / answers.ts): Execute's row limit is ignored. PostgreSQL stops a one-row SELECT
-  // run with max_rows 1 at PortalSuspended, and the next Execute completes it with "SELECT 0".
-  it.fails('suspends a local one-row portal executed with a row limit of 1, as PostgreSQL does', () => {
+  // PostgreSQL stops a one-row SELECT run with max_rows 1 at PortalSuspended, and the next Execute completes it
+  // with "SELECT 0".
+  it('suspends a local one-row portal executed with a row limit of 1, as PostgreSQL does', () => {
     const s = new Session();
     s.client(fe.parse('', 'SELECT pg_backend_pid()'), fe.bind('', ''), fe.execute('', 1), fe.execute('', 1), fe.sync());
     expect(s.received()).toEqual(['1', '2', `D:${PID}`, 's', 'C:SELECT 0', 'Z:I']);
   });
 
-  // BUG (exchange.ts execute): PostgreSQL warns about SET LOCAL outside a transaction block in the extended
-  // protocol too (there is no implicit block there: two in one Sync group both warn); the layer warns only in
-  // a simple Query.
-  it.fails('adds the SET LOCAL warning to an Execute outside a transaction block', () => {
+  // PostgreSQL warns about SET LOCAL outside a transaction block in the extended protocol too (there is no
+  // implicit block there: two in one Sync group both warn).
+  it('adds the SET LOCAL warning to an Execute outside a transaction block', () => {
     const s = new Session();
     s.client(fe.parse('', 'SET LOCAL statement_timeout = 5'), fe.bind('', ''), fe.execute(), fe.sync());
     expect(s.received()).toEqual(['1', '2', SET_LOCAL_WARNING, ...localSet('statement_timeout'), 'Z:I']);
   });
 
-  // BUG (exchange.ts sync): a Sync ending an implicit transaction drops every portal, named ones included
-  // (PostgreSQL: 34000 portal "p" does not exist); the layer forgets only the unnamed one and answers again.
-  it.fails('forgets a named local portal when a Sync ends the implicit transaction', () => {
+  // A Sync ending an implicit transaction drops every portal, named ones included (PostgreSQL: 34000 portal "p"
+  // does not exist).
+  it('forgets a named local portal when a Sync ends the implicit transaction', () => {
     const s = new Session();
     s.client(fe.parse('st', 'SET statement_timeout = 5'), fe.bind('p', 'st'), fe.sync());
     s.received();
@@ -662,10 +659,9 @@ describe('extended protocol', () => {
     expect(s.sent()).toEqual(['E:p', 'S']);
   });
 
-  // BUG (exchange.ts sync): inside a transaction block a Sync does not end the transaction, so the unnamed
-  // portal survives it in PostgreSQL (Execute after Sync runs it); the layer forgets it and sends the Execute
-  // to a server that never had that portal.
-  it.fails('keeps the unnamed local portal across a Sync inside a transaction block', () => {
+  // Inside a transaction block a Sync does not end the transaction, so the unnamed portal survives it in
+  // PostgreSQL (Execute after Sync runs it).
+  it('keeps the unnamed local portal across a Sync inside a transaction block', () => {
     const s = new Session({ initialStatus: 'T' });
     s.client(fe.parse('', 'SELECT pg_backend_pid()'), fe.bind('', ''), fe.sync());
     expect(s.received()).toEqual(['1', '2', 'Z:T']);
@@ -747,20 +743,18 @@ describe('server stream chunking', () => {
     s.client(fe.parse('', 'SET statement_timeout = 5'), fe.bind('', ''), fe.execute(), fe.sync());
   };
 
-  // BUG (exchange.ts query): a Query sent upstream does not reset remoteSinceSync, so the extended messages
-  // before it are counted again in the next group: its local answers wait for a server ReadyForQuery, and its
-  // Sync goes upstream although nothing of the group did.
-  it.fails('answers an all-local group at once after extended messages that a Query ended', () => {
+  // A Query after extended messages without a Sync ends them: the next all-local group is answered at once,
+  // nothing sent upstream.
+  it('answers an all-local group at once after extended messages that a Query ended', () => {
     const s = new Session();
     afterUnsyncedMessages(s);
     expect(s.sent()).toEqual([]);
     expect(s.received()).toEqual(['1', '2', ...localSet('statement_timeout'), 'Z:I']);
   });
 
-  // BUG (server-scanner.ts readyStarts(-1) + exchange.ts injectAt): answers still queued at the server's
-  // ReadyForQuery are written after the part of its header that an earlier chunk already passed to the
-  // client, which splits the Z message (reached through the bug above).
-  it.fails('gives the same client-bound bytes for any split of a ReadyForQuery that local answers precede', () => {
+  // Answers still queued at the server's ReadyForQuery must never be written inside it, however its header is
+  // cut across chunks.
+  it('gives the same client-bound bytes for any split of a ReadyForQuery that local answers precede', () => {
     const run = (cut: (z: Buffer) => Buffer[]): Buffer => {
       const s = new Session();
       afterUnsyncedMessages(s);
