@@ -32,6 +32,12 @@ export interface ExchangeOptions {
 /** Queries and Parse messages up to this size are examined; DSQL itself refuses messages over 10 MiB. */
 export const MAX_EXAMINED_BYTES = 1024 * 1024;
 
+/**
+ * Segments waiting for the server beyond which the client is not read (see `saturated`): each costs memory, and
+ * a client sending locally answered queries behind a long one would otherwise grow the queue without bound.
+ */
+export const MAX_QUEUED_SEGMENTS = 256;
+
 const ERROR_RESPONSE = 0x45; // 'E'
 /** Backend messages that end one extended-protocol message's answer (Describe's ParameterDescription does not). */
 const EXTENDED_COMPLETIONS = new Set([0x31, 0x32, 0x33, 0x6e, 0x54, 0x43, 0x49, 0x73]); // 1 2 3 n T C I s
@@ -97,6 +103,15 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   /** True while local answers wait for the server (the server's stream is then read message by message). */
   get pending(): boolean {
     return this.queue.length > 0;
+  }
+
+  /**
+   * True while so many segments wait for the server that the client should not be read until it answers. Every
+   * segment but the open one has sent its Sync or Query (or is local), so the server's answers empty the queue
+   * without more client input, and pausing the client cannot deadlock.
+   */
+  get saturated(): boolean {
+    return this.queue.length > MAX_QUEUED_SEGMENTS;
   }
 
   // ---- client side (FrameHandler) ----
