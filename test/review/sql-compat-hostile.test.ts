@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { LogCapture, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
+import { LogCapture, postgres, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
 import { queryMessage } from '../support/raw-client.js';
-import { rawSession } from '../support/sql-compat-clients.js';
+import { rawSession, summary, withoutManaged } from '../support/sql-compat-clients.js';
+import { message } from '../support/wire.js';
 
 /**
  * The SQL compatibility layer (issue 12) attacked by a hostile client: floods, odd message orders, texts built to
@@ -23,7 +24,7 @@ function countFrames(socket: Socket, done: (counts: Map<string, number>, order: 
   socket.removeAllListeners('data');
   const counts = new Map<string, number>();
   const order: string[] = [];
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out: ${JSON.stringify([...counts])}`)), timeoutMs);
     socket.on('data', (chunk: Buffer) => {
@@ -59,4 +60,45 @@ describe('a client flooding locally answered queries behind a long one', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
     raw.socket.destroy();
   }, 90_000);
+});
+
+/** Each scenario runs straight at PostgreSQL and through the proxy, with the same assertions (as in sql-compat.test.ts). */
+const TARGETS = [
+  { name: 'PostgreSQL itself', viaProxy: false, port: () => postgres().port },
+  { name: 'dsql-proxy in front of the emulator', viaProxy: true, port: () => proxy.port },
+] as const;
+
+/** A Query message holding exactly `text` (which may hold NUL bytes or any encoding) and its terminating NUL. */
+const rawQuery = (text: Buffer): Buffer => message('Q', text, Buffer.from([0]));
+
+/** Sends each message on a fresh session and summarises every answer up to its ReadyForQuery. */
+async function answers(port: number, messages: readonly Buffer[]): Promise<string[][]> {
+  const { raw } = await rawSession(port);
+  const out: string[][] = [];
+  for (const m of messages) { raw.send(m); out.push(summary(await raw.until('Z'))); }
+  raw.socket.end();
+  return out;
+}
+
+describe.each(TARGETS)('$name', (target) => {
+  it('refuses a Query whose text holds a NUL (08P01) without running any of it, a locally answerable SET included', async () => {
+    const seen = await answers(target.port(), [
+      rawQuery(Buffer.from("SELECT 'ran' AS x; SET statement_timeout=1 /*\0*/")),
+      rawQuery(Buffer.from("SELECT 'ran'; SET statement_timeout=1 --\0")),
+    ]);
+    expect(seen).toEqual([['E:08P01', 'Z:I'], ['E:08P01', 'Z:I']]);
+  });
+
+  it("reads E'…' in a client-only encoding as the server does: a SJIS or BIG5 character ending in 0x5C does not end the string", async () => {
+    // ソ in SJIS and 功 in BIG5 end in 0x5C (a backslash byte); the server decodes the character, so `''` after it is
+    // a quote inside the string, and the whole text is one SELECT of one string.
+    const text = (encoding: string, character: number[]): Buffer[] => [
+      queryMessage(`SET client_encoding = '${encoding}'`),
+      rawQuery(Buffer.concat([Buffer.from("SELECT E'"), Buffer.from(character), Buffer.from("''; SET statement_timeout=1;' AS v")])),
+    ];
+    for (const [encoding, character] of [['SJIS', [0x83, 0x5c]], ['BIG5', [0xa5, 0x5c]]] as const) {
+      const seen = await answers(target.port(), text(encoding, [...character]));
+      expect(withoutManaged(seen[1]!).map((s) => s.replace(/^D:.*'/s, "D:…'"))).toEqual(['T', "D:…'; SET statement_timeout=1;", 'C:SELECT 1', 'Z:I']);
+    }
+  });
 });
