@@ -62,6 +62,19 @@ describe('a client flooding locally answered queries behind a long one', () => {
   }, 90_000);
 });
 
+describe('a client sending one Query of thousands of locally answered statements', () => {
+  it('gets up to 1000 of them answered, and a Query with more sent to Aurora DSQL as it is (which refuses the first)', async () => {
+    const { raw } = await rawSession(proxy.port);
+    // Each answer held costs a few hundred bytes: a 1 MiB Query of `set a=1;` made the proxy hold ~50 MB for it.
+    raw.send(queryMessage('SET statement_timeout=1;'.repeat(1000)));
+    const answered = summary(await raw.until('Z'));
+    expect([answered.length, answered.filter((s) => s === 'C:SET').length, answered.at(-1)]).toEqual([2001, 1000, 'Z:I']);
+    raw.send(queryMessage('SET statement_timeout=1;'.repeat(1001)));
+    expect(summary(await raw.until('Z'))).toEqual(['E:0A000', 'Z:I']);
+    raw.socket.end();
+  });
+});
+
 /** Each scenario runs straight at PostgreSQL and through the proxy, with the same assertions (as in sql-compat.test.ts). */
 const TARGETS = [
   { name: 'PostgreSQL itself', viaProxy: false, port: () => postgres().port },
