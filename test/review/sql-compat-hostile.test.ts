@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { LogCapture, postgres, startTestProxy, useRig, type TestProxy } from '../support/harness.js';
 import { queryMessage } from '../support/raw-client.js';
-import { rawSession, summary, withoutManaged } from '../support/sql-compat-clients.js';
+import { bind, execute, parse, rawSession, summary, sync, withSession, withoutManaged } from '../support/sql-compat-clients.js';
 import { message } from '../support/wire.js';
 
 /**
@@ -72,6 +72,41 @@ describe('a client sending one Query of thousands of locally answered statements
     raw.send(queryMessage('SET statement_timeout=1;'.repeat(1001)));
     expect(summary(await raw.until('Z'))).toEqual(['E:0A000', 'Z:I']);
     raw.socket.end();
+  });
+});
+
+describe('the logs', () => {
+  it('carry no value of an answered statement even at trace level, and nothing per statement at info level', async () => {
+    const trace = await startTestProxy(rig.emulator.port, rig.ca);
+    const values = ['s3cret-timeout-1', 's3cret-config-2', 's3cret-extended-3', 's3cret-role-4'];
+    const send = async (port: number): Promise<void> => {
+      await withSession(port, async ({ client }) => {
+        await client.query(`SET DateStyle=ISO; SET statement_timeout = '${values[0]}'; SELECT set_config('bytea_output', '${values[1]}', false)`);
+        await client.query(`SET ROLE "${values[3]}"`);
+      });
+      const { raw } = await rawSession(port);
+      raw.send(Buffer.concat([parse(`SET lock_timeout = '${values[2]}'`), bind(), execute(), sync()]));
+      await raw.until('Z');
+      raw.socket.end();
+    };
+    try {
+      await send(trace.port);
+      await trace.logs.closeLineAt(1);
+      expect(trace.logs.text).toContain('answered locally');
+      for (const value of values) expect(trace.logs.text).not.toContain(value);
+    } finally {
+      await trace.proxy.close();
+    }
+    const logs = new LogCapture();
+    const info = await startTestProxy(rig.emulator.port, rig.ca, { logLevel: 'info' }, { logger: createLogger('info', logs) }, logs);
+    try {
+      await send(info.port);
+      await logs.closeLineAt(1);
+      // Each session logs its own lines (accepted, closed…), none per statement answered.
+      expect(logs.lines.filter((l) => /answered|statement|compat/i.test(JSON.stringify(l)))).toEqual([]);
+    } finally {
+      await info.proxy.close();
+    }
   });
 });
 
