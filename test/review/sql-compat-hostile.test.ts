@@ -137,6 +137,15 @@ describe.each(TARGETS)('$name', (target) => {
     expect(seen).toEqual([['E:08P01', 'Z:I'], ['E:08P01', 'Z:I']]);
   });
 
+  it('refuses a Query with an unterminated quote or comment as a whole (42601), answering none of its SETs', async () => {
+    const seen = await answers(target.port(), [
+      queryMessage("SET statement_timeout=1; SELECT 'oops"),
+      queryMessage('SET statement_timeout=1; SELECT 1 /* never closed'),
+      queryMessage("SELECT set_config('lock_timeout', '1', false); SELECT $a$ no end"),
+    ]);
+    expect(seen).toEqual([['E:42601', 'Z:I'], ['E:42601', 'Z:I'], ['E:42601', 'Z:I']]);
+  });
+
   it("reads E'…' in a client-only encoding as the server does: a SJIS or BIG5 character ending in 0x5C does not end the string", async () => {
     // ソ in SJIS and 功 in BIG5 end in 0x5C (a backslash byte); the server decodes the character, so `''` after it is
     // a quote inside the string, and the whole text is one SELECT of one string.
