@@ -110,6 +110,19 @@ describe('the logs', () => {
   });
 });
 
+describe("an application's own (dotted) parameter", () => {
+  it('is not answered: Aurora DSQL refuses SET app.tenant and set_config of it, so the app never reads back a value it did not set', async () => {
+    const { raw } = await rawSession(proxy.port);
+    for (const sql of ["SET app.tenant = '42'", "SET LOCAL app.tenant = '42'", "SELECT set_config('app.tenant', '42', false)", 'RESET app.tenant']) {
+      raw.send(queryMessage(sql));
+      expect(summary(await raw.until('Z')), sql).toEqual(['E:0A000', 'Z:I']);
+    }
+    raw.send(queryMessage("SET statement_timeout = '1s'"));
+    expect(withoutManaged(summary(await raw.until('Z')))).toEqual(['C:SET', 'Z:I']);
+    raw.socket.end();
+  });
+});
+
 /** Each scenario runs straight at PostgreSQL and through the proxy, with the same assertions (as in sql-compat.test.ts). */
 const TARGETS = [
   { name: 'PostgreSQL itself', viaProxy: false, port: () => postgres().port },
