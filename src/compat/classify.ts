@@ -65,7 +65,8 @@ export function classify(statement: Buffer | string): Classification {
 /**
  * A cheap first look at a whole Query or Parse text: false when no statement in it can be one the layer
  * answers, because every SET, RESET and set_config contains "set" and pg_backend_pid contains "pid" (ASCII,
- * any case). Lets ordinary queries skip splitting and classifying altogether.
+ * any case). Lets ordinary queries skip splitting and classifying altogether. Also false for a text the layer
+ * cannot read the way the server does (see readsAsServerDoes): it then goes to the server untouched.
  */
 export function mayBeAnsweredLocally(text: Buffer): boolean {
   const n = text.length - 2;
@@ -74,9 +75,25 @@ export function mayBeAnsweredLocally(text: Buffer): boolean {
     if (a !== 0x73 && a !== 0x70) continue; // s, p
     const b = text[i + 1]! | 0x20;
     const c = text[i + 2]! | 0x20;
-    if ((a === 0x73 && b === 0x65 && c === 0x74) || (a === 0x70 && b === 0x69 && c === 0x64)) return true;
+    if ((a === 0x73 && b === 0x65 && c === 0x74) || (a === 0x70 && b === 0x69 && c === 0x64)) return readsAsServerDoes(text);
   }
   return false;
+}
+
+/**
+ * False when the layer's byte-wise reading may differ from the server's, so taking statements out could change
+ * what the others say. A NUL: PostgreSQL refuses a Query whose text holds one (08P01, nothing runs), while a
+ * rebuilt Query would run what precedes it. A `\` or `;` right after a byte >= 0x80: in the client-only
+ * encodings (SJIS, BIG5, GBK, GB18030, JOHAB; PostgreSQL docs "Character Set Support") a multibyte character may
+ * end in that byte, which the server reads as part of the character and a byte-wise reading as an escape in
+ * E'…' (or, in JOHAB, a `;`), so `E'ソ''; SET x=1;'` is one string to the server and three statements to the
+ * splitter. In UTF-8 those bytes follow a multibyte character only by chance; such a text merely goes unexamined.
+ */
+function readsAsServerDoes(text: Buffer): boolean {
+  if (text.includes(0)) return false;
+  for (let i = text.indexOf(0x5c); i > 0; i = text.indexOf(0x5c, i + 1)) if (text[i - 1]! >= 0x80) return false;
+  for (let i = text.indexOf(0x3b); i > 0; i = text.indexOf(0x3b, i + 1)) if (text[i - 1]! >= 0x80) return false;
+  return true;
 }
 
 const isWord = (t: Token | undefined, word: string): boolean => t?.kind === 'word' && t.value === word;

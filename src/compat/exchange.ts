@@ -32,6 +32,18 @@ export interface ExchangeOptions {
 /** Queries and Parse messages up to this size are examined; DSQL itself refuses messages over 10 MiB. */
 export const MAX_EXAMINED_BYTES = 1024 * 1024;
 
+/**
+ * Segments waiting for the server beyond which the client is not read (see `saturated`): each costs memory, and
+ * a client sending locally answered queries behind a long one would otherwise grow the queue without bound.
+ */
+export const MAX_QUEUED_SEGMENTS = 256;
+
+/**
+ * Most statements of one Query the proxy answers: each held answer costs a few hundred bytes, and a 1 MiB Query of
+ * `set a=1;` would otherwise hold 130 000 of them (~50 MB). A Query with more goes to the server as it is.
+ */
+export const MAX_LOCAL_PER_QUERY = 1000;
+
 const ERROR_RESPONSE = 0x45; // 'E'
 /** Backend messages that end one extended-protocol message's answer (Describe's ParameterDescription does not). */
 const EXTENDED_COMPLETIONS = new Set([0x31, 0x32, 0x33, 0x6e, 0x54, 0x43, 0x49, 0x73]); // 1 2 3 n T C I s
@@ -101,6 +113,15 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     return this.queue.length > 0;
   }
 
+  /**
+   * True while so many segments wait for the server that the client should not be read until it answers. Every
+   * segment but the open one has sent its Sync or Query (or is local), so the server's answers empty the queue
+   * without more client input, and pausing the client cannot deadlock.
+   */
+  get saturated(): boolean {
+    return this.queue.length > MAX_QUEUED_SEGMENTS;
+  }
+
   // ---- client side (FrameHandler) ----
 
   /** @inheritdoc */
@@ -161,7 +182,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     if (message[message.length - 1] !== 0 || !mayBeAnsweredLocally(text)) { this.readySent++; return message; }
     const status = this.knownStatus();
     const plan = planQuery(text, (kind): kind is LocalStatement => this.answerable(kind, status));
-    if (plan.local.length === 0) { this.readySent++; return message; }
+    if (plan.local.length === 0 || plan.local.length > MAX_LOCAL_PER_QUERY) { this.readySent++; return message; }
     const segment = new Segment(true, this.readySent);
     this.queue.push(segment);
     const alone = plan.statements === 1;

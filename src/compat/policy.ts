@@ -37,8 +37,17 @@ export function answerLocally(statement: Classification, status: TransactionStat
   if (status === 'E') return false;
   switch (statement.kind) {
     case 'backend_pid': return true;
-    case 'set': return !NEVER_ANSWERED.has(statement.name) && !isAllowedParameter(statement.name, statement.local);
-    case 'set_config': return !NEVER_ANSWERED.has(statement.name) && !isAllowedParameter(statement.name, statement.isLocal);
+    case 'set': return mayFake(statement.name) && !isAllowedParameter(statement.name, statement.local);
+    case 'set_config': return mayFake(statement.name) && !isAllowedParameter(statement.name, statement.isLocal);
     default: return false;
   }
+}
+
+/**
+ * A parameter whose SET may be answered without being made. Not a custom one (`app.tenant`, any dotted name):
+ * those are the application's own state, read back with current_setting(), so a faked SET would let it run on
+ * without the value it set (and a tenant filter built on it see NULL); DSQL's refusal is the honest answer.
+ */
+function mayFake(name: string): boolean {
+  return !NEVER_ANSWERED.has(name) && !name.includes('.');
 }

@@ -13,12 +13,16 @@ export interface QueryPlan {
   readonly statements: number;
 }
 
-/** Splits a Query's text and sorts its statements with `answerable`. */
+/**
+ * Splits a Query's text and sorts its statements with `answerable`. A quote or comment that never closes makes
+ * PostgreSQL refuse the whole Query before running any of it (42601), so then nothing is answered locally.
+ */
 export function planQuery(text: Buffer, answerable: (kind: Classification) => kind is LocalStatement): QueryPlan {
   const remote: Buffer[] = [];
   const local: { statement: LocalStatement; after: number }[] = [];
   let statements = 0;
   for (const statement of splitStatements(text)) {
+    if (statement.unterminated) return { remote: [], local: [], statements };
     if (statement.empty) continue;
     statements++;
     const kind = classify(statement.body);

@@ -33,4 +33,9 @@ export class CompatFilter implements RelayFilter {
   fromServer(chunk: Buffer): boolean {
     return this.exchange.fromServer(chunk);
   }
+
+  /** @inheritdoc */
+  holdsClient(): boolean {
+    return this.exchange.saturated;
+  }
 }

@@ -40,6 +40,8 @@ export interface RelayFilter {
   fromClient(chunk: Buffer): boolean;
   /** Takes a chunk read from the server (valid only during the call). */
   fromServer(chunk: Buffer): boolean;
+  /** True while the filter holds so much for the server to answer that the client is not to be read. */
+  holdsClient(): boolean;
 }
 
 /** Says how many bytes of `chunk` complete the message in progress: 0 at a boundary, -1 when it does not end in it. */
@@ -95,6 +97,9 @@ export function relay(
   };
 
   const filter = hooks.filter;
+  // Whether the client may be read: not while ending, while the server does not take its bytes, while it does not
+  // take the proxy's answers, or while the filter holds too many of them waiting for the server.
+  const clientReadable = (): boolean => !clientHeld && !server.writableNeedDrain && !client.writableNeedDrain && !filter?.holdsClient();
   const pump = (source: Duplex, sink: Duplex, count: (n: number) => void, watch: () => ((chunk: Buffer) => void) | undefined,
     onEnd: () => void): void => {
     const filtered = filter && (source === client ? filter.fromClient.bind(filter) : filter.fromServer.bind(filter));
@@ -106,12 +111,13 @@ export function relay(
         if (filtered(chunk)) sink.write(chunk);
         // The filter may also have written to the source's side (its own answers): stop reading a peer that
         // does not take them, as PostgreSQL stops reading a client that does not read.
-        if (sink.writableNeedDrain || (source === client && client.writableNeedDrain)) source.pause();
+        if (source === client ? !clientReadable() : sink.writableNeedDrain) source.pause();
+        else if (source === server && client.isPaused() && clientReadable()) client.resume();
         return;
       }
       if (!sink.write(chunk)) source.pause();
     });
-    sink.on('drain', () => { if (source !== client || !clientHeld) source.resume(); });
+    sink.on('drain', () => { if (source !== client || clientReadable()) source.resume(); });
     source.on('end', () => { onEnd(); sink.end(); });
   };
 
@@ -140,14 +146,22 @@ export function relay(
   const watchServer = (): ((chunk: Buffer) => void) | undefined => fromServer;
   const cutServer = (): number => cutAt;
   if (serverChunks) {
+    // The server's answers may release what the filter held: the client is read again once it may be.
+    const serverFilter = filter && {
+      fromServer: (chunk: Buffer): boolean => {
+        const pass = filter.fromServer(chunk);
+        if (client.isPaused() && clientReadable()) client.resume();
+        return pass;
+      },
+    };
     const chunked = pumpChunks(server, serverChunks, client, (n) => { bytes.toClient += n; }, watchServer, farewell, cutServer,
-      () => finishing!(), filter);
+      () => finishing!(), serverFilter);
     flushServer = chunked.flush;
     toClient = chunked.write;
   } else pump(server, client, (n) => { bytes.toClient += n; }, watchServer, farewell);
   if (filter) {
     filter.attach((bytes) => { server.write(bytes); }, toClient);
-    client.on('drain', () => { if (!clientHeld && !server.writableNeedDrain) client.resume(); });
+    client.on('drain', () => { if (clientReadable()) client.resume(); });
   }
   client.on('error', onError).once('close', onClose('client', client, server));
   server.on('error', onError).once('close', onClose('server', server, client));
@@ -200,7 +214,7 @@ export function relay(
  */
 function pumpChunks(source: Duplex, chunks: ChunkSource, sink: Duplex, count: (n: number) => void,
   watch: () => ((chunk: Buffer) => void) | undefined, onEnd: () => void, cutAt: () => number, finish: () => void,
-  filter: RelayFilter | undefined): { flush: () => void; write: (bytes: Buffer) => void } {
+  filter: Pick<RelayFilter, 'fromServer'> | undefined): { flush: () => void; write: (bytes: Buffer) => void } {
   // Whatever the handshake left in the stream goes first, in order.
   for (let chunk = source.read() as Buffer | null; chunk !== null; chunk = source.read() as Buffer | null) {
     count(chunk.length);
