@@ -94,6 +94,7 @@ export async function startProxy(config: ProxyConfig, overrides: ProxyOverrides 
     certificateNames: config.certificateNames,
     tokenHostname: config.tokenHostname,
     injectClusterId: config.injectClusterId,
+    sqlCompat: config.sqlCompat,
     unixSocket: unixSocket ? `${unixSocket.path} (mode ${unixSocket.mode.toString(8).padStart(4, '0')})` : null,
     clientAuth: [rules.authFile ? 'scram' : undefined, rules.tls?.clientCaFile ? 'cert' : undefined].filter(Boolean),
     localTls: rules.tls !== undefined,

@@ -7,7 +7,9 @@ import { answerLocally, type TransactionStatus } from './policy.js';
 import { LocalPrepared, type PreparedAnswer } from './prepared.js';
 import { planQuery, queryMessage, soleStatement } from './query-plan.js';
 import { Segment, type LocalItem } from './segment.js';
-import { READY_FOR_QUERY, ServerScanner, type ServerEvents } from './server-scanner.js';
+import { AnswerQueue, MAX_QUEUED_SEGMENTS } from './answer-queue.js';
+
+export { MAX_QUEUED_SEGMENTS };
 
 /** Where the exchange sends bytes. */
 export interface ExchangeSinks {
@@ -27,16 +29,21 @@ export interface ExchangeOptions {
   readonly maxExaminedBytes?: number;
   /** Told of each statement answered locally (for the debug log; it carries values, which must not be logged). */
   readonly answered?: (statement: LocalStatement) => void;
+  /** Told once when the layer steps aside for the rest of the session, and why. */
+  readonly steppedAside?: (reason: string) => void;
 }
 
 /** Queries and Parse messages up to this size are examined; DSQL itself refuses messages over 10 MiB. */
 export const MAX_EXAMINED_BYTES = 1024 * 1024;
 
 /**
- * Segments waiting for the server beyond which the client is not read (see `saturated`): each costs memory, and
- * a client sending locally answered queries behind a long one would otherwise grow the queue without bound.
+ * Local answers of one extended-protocol group waiting for the server beyond which the client is not read, and a
+ * Flush is sent up so that the server answers what it holds (a group with no Sync could otherwise grow forever).
  */
-export const MAX_QUEUED_SEGMENTS = 256;
+export const MAX_WAITING_ANSWERS = 1024;
+
+/** A Flush message, sent up when a group's local answers wait on server answers it would hold until Sync. */
+const FLUSH = Buffer.from([ClientType.flush, 0, 0, 0, 4]);
 
 /**
  * Most statements of one Query the proxy answers: each held answer costs a few hundred bytes, and a 1 MiB Query of
@@ -44,14 +51,8 @@ export const MAX_QUEUED_SEGMENTS = 256;
  */
 export const MAX_LOCAL_PER_QUERY = 1000;
 
-const ERROR_RESPONSE = 0x45; // 'E'
-/** Backend messages that end one extended-protocol message's answer (Describe's ParameterDescription does not). */
-const EXTENDED_COMPLETIONS = new Set([0x31, 0x32, 0x33, 0x6e, 0x54, 0x43, 0x49, 0x73]); // 1 2 3 n T C I s
-/** Backend messages that end one statement of a simple Query. */
-const SIMPLE_COMPLETIONS = new Set([0x43, 0x49]); // C I
 /** Extended-protocol messages answered by exactly one completion message. */
 const COUNTED = new Set<number>([ClientType.parse, ClientType.bind, ClientType.describe, ClientType.execute, ClientType.close]);
-const STATUS: Record<number, TransactionStatus> = { 0x49: 'I', 0x54: 'T', 0x45: 'E' };
 
 
 /**
@@ -60,33 +61,22 @@ const STATUS: Record<number, TransactionStatus> = { 0x49: 'I', 0x54: 'T', 0x45: 
  * server's stream is only scanned (headers), never held back; the client's Query and Parse messages are read
  * whole, every other message streams through.
  */
-export class CompatExchange implements FrameHandler, ServerEvents {
+export class CompatExchange implements FrameHandler {
   private readonly framer: ClientFramer;
-  private readonly scanner: ServerScanner;
-  /** ReadyForQuery messages the server owes for what was sent upstream, and those it has sent. */
-  private readySent = 0;
-  private readySeen = 0;
-  private status: TransactionStatus;
-  /** Segments with local answers, oldest first. */
-  private readonly queue: Segment[] = [];
+  private readonly queue: AnswerQueue;
   /** The extended-protocol segment being read from the client, once it holds a local answer. */
   private open: Segment | undefined;
   /** Counted messages sent upstream since the last Sync while `open` is unset. */
   private remoteSinceSync = 0;
   private readonly prepared: LocalPrepared;
-  /** Sends the proxy's answers to the client at once (outside a server chunk). */
-  private readonly direct = (bytes: Buffer): void => this.sinks.toClient(bytes);
+  /** The layer stepped aside: every message goes up unread; only what was queued before is still answered. */
+  private aside = false;
   private readonly maxExamined: number;
-  /** The server chunk being scanned, and the start of its bytes not yet sent on. */
-  private chunk: Buffer | undefined;
-  private runStart = 0;
-  private chunkChanged = false;
 
   /** An exchange writing to `sinks`. */
-  constructor(private readonly sinks: ExchangeSinks, private readonly options: ExchangeOptions) {
+  constructor(sinks: ExchangeSinks, private readonly options: ExchangeOptions) {
     this.framer = new ClientFramer(this, (bytes) => sinks.toServer(bytes));
-    this.scanner = new ServerScanner(this);
-    this.status = options.initialStatus;
+    this.queue = new AnswerQueue((bytes) => sinks.toClient(bytes), options.initialStatus);
     this.maxExamined = options.maxExaminedBytes ?? MAX_EXAMINED_BYTES;
     this.prepared = new LocalPrepared(options.backendPid ?? 0);
   }
@@ -98,14 +88,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
 
   /** Takes server bytes; true when the chunk is to go to the client as it is (the caller does it). */
   fromServer(chunk: Buffer): boolean {
-    this.chunk = chunk;
-    this.runStart = 0;
-    this.chunkChanged = false;
-    this.scanner.scan(chunk);
-    this.chunk = undefined;
-    if (!this.chunkChanged) return true;
-    if (chunk.length > this.runStart) this.sinks.toClient(chunk.subarray(this.runStart));
-    return false;
+    return this.queue.fromServer(chunk);
   }
 
   /** True while local answers wait for the server (the server's stream is then read message by message). */
@@ -119,14 +102,14 @@ export class CompatExchange implements FrameHandler, ServerEvents {
    * without more client input, and pausing the client cannot deadlock.
    */
   get saturated(): boolean {
-    return this.queue.length > MAX_QUEUED_SEGMENTS;
+    return this.queue.length > MAX_QUEUED_SEGMENTS || (this.open?.waiting ?? 0) > MAX_WAITING_ANSWERS;
   }
 
   // ---- client side (FrameHandler) ----
 
   /** @inheritdoc */
   wantsWhole(type: number, length: number): boolean {
-    if (length >= this.maxExamined) return false;
+    if (length >= this.maxExamined || this.aside) return false;
     if (type === ClientType.query || type === ClientType.parse || type === ClientType.sync || type === ClientType.flush) return true;
     if (this.open?.dropping) return true;
     return COUNTED.has(type) && !this.prepared.empty;
@@ -134,6 +117,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
 
   /** @inheritdoc */
   passing(type: number): boolean {
+    if (this.aside) return true;
     // After the proxy's own error PostgreSQL skips everything up to the Sync, a message too large to read included.
     if (this.open?.dropping) return false;
     if (type === ClientType.parse || type === ClientType.bind) this.prepared.forgetAll();
@@ -163,7 +147,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
       this.countPassing(type);
       return message;
     } finally {
-      if (this.queue.length > 0) this.release(this.direct);
+      this.queue.releaseNow();
     }
   }
 
@@ -176,14 +160,21 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   private query(message: Buffer): Buffer | undefined {
     // A Query after extended messages with no Sync: the server's answers to both end in one ReadyForQuery, which
     // the statement counts of a split Query cannot follow; it goes up as it is.
-    if (this.open || this.remoteSinceSync > 0) { this.remoteEndsSegment(); return message; }
+    // PostgreSQL also skips it when an earlier message of the group fails, so whether a ReadyForQuery is due for
+    // it is only known later: the layer steps aside for the rest of the session (what is queued still drains).
+    if (this.open || this.remoteSinceSync > 0) {
+      this.remoteEndsSegment();
+      this.aside = true;
+      this.options.steppedAside?.('a Query arrived inside an extended-protocol group before its Sync');
+      return message;
+    }
     this.prepared.forgetUnnamed();
     const text = message.subarray(5, message.length - 1);
-    if (message[message.length - 1] !== 0 || !mayBeAnsweredLocally(text)) { this.readySent++; return message; }
-    const status = this.knownStatus();
+    if (message[message.length - 1] !== 0 || !mayBeAnsweredLocally(text)) { this.queue.expectReady(); return message; }
+    const status = this.queue.knownStatus();
     const plan = planQuery(text, (kind): kind is LocalStatement => this.answerable(kind, status));
-    if (plan.local.length === 0 || plan.local.length > MAX_LOCAL_PER_QUERY) { this.readySent++; return message; }
-    const segment = new Segment(true, this.readySent);
+    if (plan.local.length === 0 || plan.local.length > MAX_LOCAL_PER_QUERY) { this.queue.expectReady(); return message; }
+    const segment = new Segment(true, this.queue.readyOwed);
     this.queue.push(segment);
     const alone = plan.statements === 1;
     for (const { statement, after } of plan.local) {
@@ -197,7 +188,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     }
     segment.remote = plan.remote.length;
     segment.serverEnds = true;
-    this.readySent++;
+    this.queue.expectReady();
     return queryMessage(plan.remote);
   }
 
@@ -206,7 +197,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     let statement: LocalStatement | undefined;
     if (fields.parameterTypes === 0 && mayBeAnsweredLocally(fields.query)) {
       const kind = soleStatement(fields.query);
-      if (this.answerable(kind, this.knownStatus())) statement = kind;
+      if (this.answerable(kind, this.queue.knownStatus())) statement = kind;
     }
     if (statement) this.options.answered?.(statement);
     return this.extended(message, this.prepared.parse(fields.statement, statement));
@@ -216,7 +207,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
   private extended(message: Buffer, answer: PreparedAnswer | undefined): Buffer | undefined {
     if (!answer) { this.countRemote(); return message; }
     if (!this.open) {
-      this.open = new Segment(false, this.readySent);
+      this.open = new Segment(false, this.queue.readyOwed);
       this.open.remote = this.remoteSinceSync;
       this.queue.push(this.open);
     }
@@ -229,6 +220,10 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     this.open.items.push({ ...answer, after, render: warned });
     // PostgreSQL skips every message after an error until the next Sync.
     if (answer.error) this.open.dropping = true;
+    if (this.open.waiting > MAX_WAITING_ANSWERS && this.open.remote > this.open.flushedAt) {
+      this.open.flushedAt = this.open.remote;
+      return FLUSH;
+    }
     return undefined;
   }
 
@@ -237,13 +232,13 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     this.open = undefined;
     // Outside a block, a Sync commits the implicit transaction and its portals end; after remote messages the
     // status is not known here (one may have been BEGIN), so the portals are kept.
-    this.prepared.synced(this.knownStatus() === 'I' && (segment ? segment.remote : this.remoteSinceSync) === 0);
+    this.prepared.synced(this.queue.knownStatus() === 'I' && (segment ? segment.remote : this.remoteSinceSync) === 0);
     this.remoteSinceSync = 0;
-    if (!segment) { this.readySent++; return message; }
+    if (!segment) { this.queue.expectReady(); return message; }
     segment.closed = true;
     if (segment.remote > 0) {
       segment.serverEnds = true;
-      this.readySent++;
+      this.queue.expectReady();
       return message;
     }
     segment.items.push(READY_ITEM);
@@ -260,7 +255,7 @@ export class CompatExchange implements FrameHandler, ServerEvents {
       this.open = undefined;
     }
     this.remoteSinceSync = 0;
-    this.readySent++;
+    this.queue.expectReady();
   }
 
   private countRemote(): void {
@@ -273,69 +268,10 @@ export class CompatExchange implements FrameHandler, ServerEvents {
     return kind.kind !== 'backend_pid' || this.options.backendPid !== undefined;
   }
 
-  /** The transaction status now, when nothing sent upstream is still unanswered; otherwise assumed not failed. */
-  private knownStatus(): TransactionStatus {
-    return this.readySeen === this.readySent ? this.status : 'I';
-  }
-
   private simpleAnswer(statement: LocalStatement, status: TransactionStatus, alone: boolean): Buffer {
     const answer = simpleQueryAnswer(statement, this.options.backendPid ?? 0);
     const warn = alone && status === 'I' && statement.kind === 'set' && statement.local;
     return warn ? Buffer.concat([setLocalOutsideTransactionWarning(), answer]) : answer;
-  }
-
-  // ---- server side (ServerEvents) ----
-
-  /** @inheritdoc */
-  readyStarts(at: number): void {
-    const head = this.queue[0];
-    // The segment's own ReadyForQuery: anything still queued (not dropped) goes before it, when its header is in
-    // this chunk (otherwise part of it has gone out already, and messageEnds sends the rest after it).
-    if (at >= 0 && head && this.readySeen === head.startZ && head.serverEnds) head.end(this.status, this.injectAt(at));
-  }
-
-  /** @inheritdoc */
-  messageEnds(type: number, at: number, status: number): void {
-    const head = this.queue[0];
-    if (type === READY_FOR_QUERY) {
-      if (head && this.readySeen === head.startZ && head.serverEnds) {
-        head.end(this.status, this.injectAt(at));
-        this.queue.shift();
-      }
-      this.readySeen++;
-      this.status = STATUS[status] ?? this.status;
-      if (this.queue.length > 0) this.release(this.injectAt(at));
-      return;
-    }
-    if (!head || this.readySeen !== head.startZ) return;
-    if (type === ERROR_RESPONSE) { head.failed = true; return; }
-    if ((head.simple ? SIMPLE_COMPLETIONS : EXTENDED_COMPLETIONS).has(type)) {
-      head.completions++;
-      head.release(this.status, this.injectAt(at));
-    }
-  }
-
-  /** A sender that puts bytes into the server's stream at offset `at` of the chunk being scanned. */
-  private injectAt(at: number): (bytes: Buffer) => void {
-    return (bytes) => {
-      const chunk = this.chunk!;
-      if (at >= this.runStart) {
-        if (at > this.runStart) this.sinks.toClient(chunk.subarray(this.runStart, at));
-        this.runStart = at;
-      }
-      this.chunkChanged = true;
-      this.sinks.toClient(bytes);
-    };
-  }
-
-  /** Releases what the queue's head segments can send now, dropping the finished ones. */
-  private release(send: (bytes: Buffer) => void): void {
-    for (let head = this.queue[0]; head && this.readySeen === head.startZ; head = this.queue[0]) {
-      head.release(this.status, send);
-      if (!head.finished) return;
-      if (head.abortsTransaction) this.status = 'E';
-      this.queue.shift();
-    }
   }
 }
 

@@ -56,6 +56,14 @@ export class Segment {
   /** `simple`: a Query, whose completions are CommandComplete/EmptyQueryResponse; `startZ`: see the class. */
   constructor(readonly simple: boolean, readonly startZ: number) {}
 
+  /** The remote count when the exchange last sent a Flush up for it (-1: never). */
+  flushedAt = -1;
+
+  /** Local answers not yet released. */
+  get waiting(): number {
+    return this.items.length - this.next;
+  }
+
   /** True once everything it will ever send has been sent and no server answer of its own is due. */
   get finished(): boolean {
     return this.closed && !this.serverEnds && this.next === this.items.length;

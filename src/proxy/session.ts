@@ -253,6 +253,7 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
     initialStatus: transactionStatus(login.greeting),
     answered: (statement) => log.debug({ statement: statement.kind, ...('name' in statement ? { parameter: statement.name } : {}) },
       'answered locally: Aurora DSQL refuses this statement (see --no-sql-compat)'),
+    steppedAside: (reason) => log.info({ reason }, 'the SQL compatibility layer stepped aside for this session: every statement now goes to DSQL as sent'),
   });
   if (login.remainder.length > 0) {
     fromServer.feed(login.remainder);

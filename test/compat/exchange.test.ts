@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LocalStatement } from '../../src/compat/classify.js';
-import { CompatExchange, type ExchangeOptions } from '../../src/compat/exchange.js';
+import { CompatExchange, MAX_WAITING_ANSWERS, type ExchangeOptions } from '../../src/compat/exchange.js';
 import { cstring, errorResponse, int16, int32, message, parseErrorFields } from '../support/wire.js';
 
 // The expected sequences are PostgreSQL's answers to the same messages plus the proxy's NOTICE for each local
@@ -743,13 +743,13 @@ describe('server stream chunking', () => {
     s.client(fe.parse('', 'SET statement_timeout = 5'), fe.bind('', ''), fe.execute(), fe.sync());
   };
 
-  // A Query after extended messages without a Sync ends them: the next all-local group is answered at once,
-  // nothing sent upstream.
-  it('answers an all-local group at once after extended messages that a Query ended', () => {
+  // A Query after extended messages without a Sync may be skipped by the server (when one of them fails), so the
+  // layer cannot know whether a ReadyForQuery is due for it: it steps aside, and the next group goes up as sent.
+  it('sends everything up as it is after a Query inside an extended group', () => {
     const s = new Session();
     afterUnsyncedMessages(s);
-    expect(s.sent()).toEqual([]);
-    expect(s.received()).toEqual(['1', '2', ...localSet('statement_timeout'), 'Z:I']);
+    expect(s.sent()).toHaveLength(4);
+    expect(s.received()).toEqual([]);
   });
 
   // Answers still queued at the server's ReadyForQuery must never be written inside it, however its header is
@@ -823,5 +823,37 @@ describe('the answered callback', () => {
     const s = new Session({ backendPid: undefined });
     expect(s.client(fe.query('SELECT pg_backend_pid()'))).toBe(true);
     expect(s.answered).toEqual([]);
+  });
+});
+
+describe('bounds the layer keeps', () => {
+  it('steps aside after a Query inside an unsynced extended group, so a skipped Query cannot leave answers waiting forever', () => {
+    const reasons: string[] = [];
+    const s = new Session({ steppedAside: (reason) => { reasons.push(reason); } });
+    // PostgreSQL: the Parse fails, the Query is skipped up to the Sync, and one ReadyForQuery comes for both.
+    s.client(fe.parse('', 'SELEC 1'), fe.query('SELECT 1'), fe.sync());
+    s.server(be.error('42601'), be.ready('I'));
+    expect(s.received()).toEqual(['E:42601', 'Z:I']);
+    expect(reasons).toEqual(['a Query arrived inside an extended-protocol group before its Sync']);
+    // From here every statement goes to the server as sent, and its answer passes through.
+    expect(s.client(fe.query('SET statement_timeout=1'))).toBe(true);
+    s.server(be.error('0A000'), be.ready('I'));
+    expect(s.received()).toEqual(['E:0A000', 'Z:I']);
+    expect(s.answered).toEqual([]);
+  });
+
+  it('sends a Flush up and holds the client when an unsynced group piles up local answers behind a remote message', () => {
+    const s = new Session();
+    s.client(fe.parse('', 'SELECT 1'), fe.bind('', ''), fe.execute());
+    s.client(fe.parse('st', 'SET statement_timeout = 5'));
+    for (let i = 1; i < MAX_WAITING_ANSWERS; i++) s.client(fe.bind('', 'st')); // with the Parse: MAX waiting
+    expect(s.exchange.saturated).toBe(false);
+    s.sent();
+    s.client(fe.bind('', 'st'));
+    expect(s.exchange.saturated).toBe(true);
+    expect(s.sent()).toEqual(['H']);
+    s.server(be.parseComplete(), be.bindComplete(), ...selected('1').slice(1));
+    expect(s.exchange.saturated).toBe(false);
+    expect(s.received().length).toBe(3 + 1 + MAX_WAITING_ANSWERS + 1);
   });
 });
