@@ -65,17 +65,19 @@ export function classify(statement: Buffer | string): Classification {
 /**
  * A cheap first look at a whole Query or Parse text: false when no statement in it can be one the layer
  * answers, because every SET, RESET and set_config contains "set" and pg_backend_pid contains "pid" (ASCII,
- * any case). Lets ordinary queries skip splitting and classifying altogether. Also false for a text the layer
+ * any case). Lets ordinary queries skip splitting and classifying altogether. Reads `text[start, end)`. Also false for a text the layer
  * cannot read the way the server does (see readsAsServerDoes): it then goes to the server untouched.
  */
-export function mayBeAnsweredLocally(text: Buffer): boolean {
-  const n = text.length - 2;
-  for (let i = 0; i < n; i++) {
+export function mayBeAnsweredLocally(text: Buffer, start = 0, end = text.length): boolean {
+  const n = end - 2;
+  for (let i = start; i < n; i++) {
     const a = text[i]! | 0x20;
     if (a !== 0x73 && a !== 0x70) continue; // s, p
     const b = text[i + 1]! | 0x20;
     const c = text[i + 2]! | 0x20;
-    if ((a === 0x73 && b === 0x65 && c === 0x74) || (a === 0x70 && b === 0x69 && c === 0x64)) return readsAsServerDoes(text);
+    if ((a === 0x73 && b === 0x65 && c === 0x74) || (a === 0x70 && b === 0x69 && c === 0x64)) {
+      return readsAsServerDoes(start === 0 && end === text.length ? text : text.subarray(start, end));
+    }
   }
   return false;
 }

@@ -5,6 +5,11 @@ export interface FrameHandler {
   /** A message too large (or not wanted) to gather has begun: true to stream it through, false to drop it. */
   passing(type: number): boolean;
   /**
+   * A message it wants whole arrived whole in one chunk, at `chunk[start, end)`: true when it goes up unchanged
+   * (the handler has accounted for it), false to have it handed to `whole`. Spares the common case a Buffer view.
+   */
+  passesWhole(chunk: Buffer, start: number, end: number): boolean;
+  /**
    * A gathered message (header included): returns what to forward instead, the message itself to forward it
    * unchanged, or undefined to forward nothing.
    */
@@ -72,6 +77,8 @@ export class ClientFramer {
           }
           this.passRemaining = length - 4;
           at += 5;
+        } else if (n - at > length && this.handler.passesWhole(chunk, at, at + length + 1)) {
+          at += length + 1;
         } else if (n - at > length) {
           const message = chunk.subarray(at, at + length + 1);
           const replacement = this.handler.whole(message);

@@ -120,9 +120,36 @@ export class CompatExchange implements FrameHandler {
     if (this.aside) return true;
     // After the proxy's own error PostgreSQL skips everything up to the Sync, a message too large to read included.
     if (this.open?.dropping) return false;
-    if (type === ClientType.parse || type === ClientType.bind) this.prepared.forgetAll();
+    if ((type === ClientType.parse || type === ClientType.bind) && !this.prepared.empty) this.prepared.forgetAll();
     this.countPassing(type);
     return true;
+  }
+
+  /** @inheritdoc */
+  passesWhole(chunk: Buffer, start: number, end: number): boolean {
+    if (this.open) return false;
+    switch (chunk[start]) {
+      case ClientType.query:
+        if (this.remoteSinceSync > 0 || chunk[end - 1] !== 0 || mayBeAnsweredLocally(chunk, start + 5, end - 1)) return false;
+        this.prepared.forgetUnnamed();
+        this.queue.expectReady();
+        return true;
+      case ClientType.parse: {
+        if (!this.prepared.empty) return false;
+        const nameEnd = chunk.indexOf(0, start + 5);
+        const queryEnd = nameEnd < 0 ? -1 : chunk.indexOf(0, nameEnd + 1);
+        if (queryEnd < 0 || queryEnd >= end || mayBeAnsweredLocally(chunk, nameEnd + 1, queryEnd)) return false;
+        this.countRemote();
+        return true;
+      }
+      case ClientType.sync:
+        this.sync();
+        return true;
+      case ClientType.flush:
+        return true;
+      default:
+        return false;
+    }
   }
 
   /** @inheritdoc */
@@ -137,7 +164,7 @@ export class CompatExchange implements FrameHandler {
         case ClientType.describe: return this.extended(message, this.prepared.describe(readTarget(message)));
         case ClientType.execute: return this.extended(message, this.prepared.execute(readExecute(message)));
         case ClientType.close: return this.extended(message, this.prepared.close(readTarget(message)));
-        case ClientType.sync: return this.sync(message);
+        case ClientType.sync: return this.sync() ? message : undefined;
         case ClientType.flush: return this.open && this.open.remote === 0 ? undefined : message;
         default: this.countPassing(type); return message;
       }
@@ -227,22 +254,23 @@ export class CompatExchange implements FrameHandler {
     return undefined;
   }
 
-  private sync(message: Buffer): Buffer | undefined {
+  /** A Sync: true when it goes up (the server answers it), false when the proxy answers it. */
+  private sync(): boolean {
     const segment = this.open;
     this.open = undefined;
     // Outside a block, a Sync commits the implicit transaction and its portals end; after remote messages the
     // status is not known here (one may have been BEGIN), so the portals are kept.
     this.prepared.synced(this.queue.knownStatus() === 'I' && (segment ? segment.remote : this.remoteSinceSync) === 0);
     this.remoteSinceSync = 0;
-    if (!segment) { this.queue.expectReady(); return message; }
+    if (!segment) { this.queue.expectReady(); return true; }
     segment.closed = true;
     if (segment.remote > 0) {
       segment.serverEnds = true;
       this.queue.expectReady();
-      return message;
+      return true;
     }
     segment.items.push(READY_ITEM);
-    return undefined;
+    return false;
   }
 
   /** A Query or FunctionCall that goes upstream as it is: it ends the open segment, and a ReadyForQuery is due. */

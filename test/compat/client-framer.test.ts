@@ -27,6 +27,11 @@ class Recorder implements FrameHandler {
     return !this.dropped.has(String.fromCharCode(type));
   }
 
+  /** Never takes the shortcut, so every gathered message reaches whole() and is recorded. */
+  passesWhole(): boolean {
+    return false;
+  }
+
   whole(message: Buffer): Buffer | undefined {
     this.calls.push(`whole ${message.toString('hex')}`);
     return this.rules[String.fromCharCode(message[0]!)]!(message);
