@@ -15,7 +15,7 @@ export interface PreparedAnswer extends Omit<LocalItem, 'after'> {
 interface LocalPortal {
   readonly statement: LocalStatement;
   readonly format: FormatCode;
-  /** Its row has been sent: a later Execute completes it with "SELECT 0", as PostgreSQL does. */
+  /** It has run (its row, if any, was sent): a later Execute gets "SELECT 0", or 55000 for a SET. */
   rowSent: boolean;
 }
 
@@ -102,9 +102,15 @@ export class LocalPrepared {
     if (!portal) return undefined;
     const setLocal = portal.statement.kind === 'set' && portal.statement.local;
     const answer = localAnswer(portal.statement, { backendPid: this.backendPid, format: portal.format });
-    if (!answer.description) return { abortable: true, setLocal, render: () => Buffer.concat(answer.execution) };
-    if (portal.rowSent) return { abortable: true, render: () => commandComplete('SELECT 0') };
+    const ran = portal.rowSent;
     portal.rowSent = true;
+    if (!answer.description) {
+      // A SET's portal is done once run; PostgreSQL refuses to run it again (pquery.c, MarkPortalActive).
+      if (!ran) return { abortable: true, setLocal, render: () => Buffer.concat(answer.execution) };
+      const error = errorResponse({ severity: 'ERROR', code: '55000', message: `portal "${name}" cannot be run` });
+      return { abortable: true, error: true, render: () => error };
+    }
+    if (ran) return { abortable: true, render: () => commandComplete('SELECT 0') };
     // execution is [notice?, DataRow, CommandComplete]: a limit of one row suspends instead of completing.
     const execution = maxRows === 1 ? [...answer.execution.slice(0, -1), portalSuspended()] : answer.execution;
     const bytes = Buffer.concat(execution);
