@@ -66,6 +66,11 @@ export class AnswerQueue implements ServerEvents {
     return this.readySeen === this.readySent ? this.status : 'I';
   }
 
+  /** True only when the session is known to be outside a transaction block (nothing sent upstream unanswered). */
+  get knownIdle(): boolean {
+    return this.readySeen === this.readySent && this.status === 'I';
+  }
+
   /** Sends at once what the head segments can send (after client input added answers). */
   releaseNow(): void {
     if (this.queue.length > 0) this.release(this.direct);

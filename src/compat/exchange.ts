@@ -258,9 +258,9 @@ export class CompatExchange implements FrameHandler {
   private sync(): boolean {
     const segment = this.open;
     this.open = undefined;
-    // Outside a block, a Sync commits the implicit transaction and its portals end; after remote messages the
-    // status is not known here (one may have been BEGIN), so the portals are kept.
-    this.prepared.synced(this.queue.knownStatus() === 'I' && (segment ? segment.remote : this.remoteSinceSync) === 0);
+    // Outside a block, a Sync commits the implicit transaction and its portals end; after remote messages, or
+    // behind unanswered ones (a pipelined BEGIN), the status is not known here, so the portals are kept.
+    this.prepared.synced(this.queue.knownIdle && (segment ? segment.remote : this.remoteSinceSync) === 0);
     this.remoteSinceSync = 0;
     if (!segment) { this.queue.expectReady(); return true; }
     segment.closed = true;

@@ -288,3 +288,180 @@ describe('the exchange against real PostgreSQL, cases found by the random test',
     expect((await through(input, 'whole')).answer).toEqual(expected);
   });
 });
+
+/** The client's messages, cut in the three ways the framer must treat alike. */
+async function sameEveryWay(input: Buffer): Promise<string[]> {
+  const expected = await direct(input);
+  const whole = await through(input, 'whole');
+  const bytes = await through(input, 'bytes');
+  const cutAll = await through(input, everyMessageCut(input));
+  expect(whole.answer).toEqual(expected);
+  expect(bytes.answer).toEqual(expected);
+  expect(cutAll.answer).toEqual(expected);
+  expect(bytes.upstream.equals(whole.upstream)).toBe(true);
+  expect(cutAll.upstream.equals(whole.upstream)).toBe(true);
+  return expected;
+}
+
+const LOCAL_SET = 'SET client_min_messages = warning';
+
+describe('the layer\'s own errors and failed transactions, as PostgreSQL', () => {
+  it('refuses a Parse reusing a local name with 42P05, the name keeping its statement', async () => {
+    const expected = await sameEveryWay(Buffer.concat([fe.parse('st', LOCAL_SET), fe.sync(), fe.parse('st', 'SELECT 1'), fe.bind('', 'st'),
+      fe.execute(), fe.sync(), fe.bind('', 'st'), fe.execute(), fe.sync()]));
+    expect(expected.slice(0, 7)).toEqual(['1', 'Z:I', 'E:42P05', 'Z:I', '2', 'C:SET', 'Z:I']);
+  });
+
+  it('reports E after its own 42P05 in a block, and refuses a local group pipelined after it with 25P02', async () => {
+    const expected = await sameEveryWay(Buffer.concat([fe.query('BEGIN'), fe.parse('st', LOCAL_SET), fe.sync(), fe.parse('st', LOCAL_SET),
+      fe.sync(), fe.parse('', LOCAL_SET), fe.bind('', ''), fe.execute(), fe.sync(), fe.query('ROLLBACK')]));
+    expect(expected.slice(0, 8)).toEqual(['C:BEGIN', 'Z:T', '1', 'Z:T', 'E:42P05', 'Z:E', 'E:25P02', 'Z:E']);
+  });
+
+  it('answers a local statement after a pipelined ROLLBACK of a failed block, and refuses one before it', async () => {
+    const expected = await sameEveryWay(Buffer.concat([fe.query('BEGIN'), fe.query('SELECT 1/0'), fe.query(`ROLLBACK; ${LOCAL_SET}`),
+      fe.query('BEGIN'), fe.query('SELECT 1/0'), fe.query(`SELECT 1; ${LOCAL_SET}`), fe.query('ROLLBACK')]));
+    expect(expected.slice(4, 7)).toEqual(['C:ROLLBACK', 'C:SET', 'Z:I']);
+  });
+
+  it('forgets a local portal at a Sync that ends the implicit transaction (34000 after it)', async () => {
+    const expected = await sameEveryWay(Buffer.concat([fe.parse('', LOCAL_SET), fe.bind('', ''), fe.sync(), fe.execute(), fe.sync()]));
+    expect(expected.slice(0, 5)).toEqual(['1', '2', 'Z:I', 'E:34000', 'Z:I']);
+  });
+
+  it('keeps a local portal across a Sync inside a block', async () => {
+    const expected = await sameEveryWay(Buffer.concat([fe.query('BEGIN'), fe.parse('', LOCAL_SET), fe.bind('', ''), fe.sync(), fe.execute(),
+      fe.sync(), fe.query('COMMIT')]));
+    expect(expected.slice(2, 7)).toEqual(['1', '2', 'Z:T', 'C:SET', 'Z:T']);
+  });
+});
+
+describe('fast path (a message whole in its chunk) and slow path (gathered) in every state', () => {
+  it('agree on a malformed Parse without NULs, with and without local names, as PostgreSQL answers it', async () => {
+    const malformed = message('P', Buffer.from('no terminators'));
+    const plain = await sameEveryWay(Buffer.concat([malformed, fe.sync(), fe.parse('', 'SELECT 1'), fe.bind('', ''), fe.execute(), fe.sync()]));
+    expect(plain.slice(0, 2)).toEqual(['E:08P01', 'Z:I']);
+    await sameEveryWay(Buffer.concat([fe.parse('st', LOCAL_SET), fe.sync(), malformed, fe.bind('', 'st'), fe.execute(), fe.sync(),
+      fe.bind('', 'st'), fe.execute(), fe.sync()]));
+  });
+
+  it('agree on a Parse whose query has no NUL inside the message (the next message holds one)', async () => {
+    // Name NUL present, query runs to the end of the message: the fast path must not read into the next message.
+    const truncated = message('P', cstring(''), Buffer.from('SELECT 1'));
+    await sameEveryWay(Buffer.concat([truncated, fe.parse('', 'SELECT 2'), fe.sync(), fe.query('SELECT 3')]));
+  });
+
+  it('agree on a Query without its trailing NUL, alone and with a set or pid in it', async () => {
+    const expected = await sameEveryWay(Buffer.concat([message('Q', Buffer.from('SELECT 1')), message('Q', Buffer.from(LOCAL_SET)), fe.query('SELECT 2')]));
+    expect(expected.slice(0, 4)).toEqual(['E:08P01', 'Z:I', 'E:08P01', 'Z:I']);
+  });
+
+  it('agree while a segment is open: remote Parse, Sync and Flush after a local answer in the group', async () => {
+    await sameEveryWay(Buffer.concat([fe.parse('', LOCAL_SET), fe.bind('', ''), fe.flush(), fe.parse('', 'SELECT 1'), fe.bind('', ''),
+      fe.execute(), fe.flush(), fe.sync(), fe.query('SELECT 2'), fe.sync()]));
+  });
+
+  it('agree while dropping after a local error: the remote Parse, Flush and Query up to the Sync are skipped', async () => {
+    await sameEveryWay(Buffer.concat([fe.parse('', LOCAL_SET), fe.bind('', ''), fe.execute(), fe.execute(), fe.parse('', 'SELECT 1'),
+      fe.flush(), fe.bind('', ''), fe.execute(), fe.sync(), fe.parse('', 'SELECT 2'), fe.bind('', ''), fe.execute(), fe.sync()]));
+  });
+
+  it('agree with remote messages since the Sync and local names known, the group then answered locally in part', async () => {
+    await sameEveryWay(Buffer.concat([fe.parse('st', "SELECT set_config('statement_timeout', '0', false)"), fe.sync(),
+      fe.parse('', 'SELECT 1'), fe.bind('', ''), fe.execute(), fe.bind('p', 'st'), fe.execute('p'), fe.parse('', 'SELECT 2'),
+      fe.bind('', ''), fe.execute(), fe.sync()]));
+  });
+});
+
+describe('stepping aside after a Query inside an unsynced group', () => {
+  it('still answers what was queued before it, and the Query runs when the group has not failed', async () => {
+    await sameEveryWay(Buffer.concat([fe.query(LOCAL_SET), fe.parse('', LOCAL_SET), fe.bind('', ''), fe.execute(),
+      fe.query(`SELECT 1; ${LOCAL_SET}`), fe.sync(), fe.query(LOCAL_SET)]));
+  });
+
+  it('drops what was queued after a failed message of the group, and the skipped Query answers nothing', async () => {
+    const expected = await sameEveryWay(Buffer.concat([fe.parse('', 'SELECT 1/0'), fe.bind('', ''), fe.execute(),
+      fe.parse('', LOCAL_SET), fe.bind('', ''), fe.execute(), fe.query('SELECT 1'), fe.sync(), fe.query(LOCAL_SET)]));
+    // 1/0 is folded when the Bind plans it: the Bind fails.
+    expect(expected.slice(0, 5)).toEqual(['1', 'E:22012', 'Z:I', 'C:SET', 'Z:I']);
+  });
+
+  it('keeps a pipelined local Query queued before the stepping aside in order', async () => {
+    await sameEveryWay(Buffer.concat([fe.query('SELECT pg_sleep(0.05)'), fe.query(LOCAL_SET), fe.parse('', 'SELECT 1'),
+      fe.bind('', ''), fe.execute(), fe.query('SELECT 2'), fe.sync()]));
+  });
+});
+
+describe('an unsynced group piling up local answers', () => {
+  const remoteThenLocal = (binds: number): Buffer => Buffer.concat([fe.parse('', 'SELECT 1'), fe.bind('', ''), fe.execute(),
+    fe.parse('st', LOCAL_SET), ...Array.from({ length: binds }, () => fe.bind('', 'st'))]);
+
+  it('gets the same answers as from PostgreSQL, with one Flush sent up', async () => {
+    const input = Buffer.concat([remoteThenLocal(1100), fe.sync()]);
+    const expected = await direct(input);
+    const whole = await through(input, 'whole');
+    expect(whole.answer).toEqual(expected);
+    expect(frames(whole.upstream).filter((f) => f[0] === 0x48)).toHaveLength(1);
+    expect((await through(input, everyMessageCut(input))).upstream.equals(whole.upstream)).toBe(true);
+  });
+
+  it('is released by the server answering the Flush, before any Sync (the paused client cannot deadlock)', async () => {
+    const link = await PgLink.open();
+    const down: Buffer[] = [];
+    const up: Buffer[] = [];
+    const exchange = new CompatExchange({ toServer: (b) => { up.push(Buffer.from(b)); }, toClient: (b) => { down.push(Buffer.from(b)); } },
+      { backendPid: link.pid, initialStatus: 'I' });
+    link.forward((chunk) => { if (exchange.fromServer(chunk)) down.push(Buffer.from(chunk)); });
+    try {
+      const input = remoteThenLocal(1100);
+      let fed = 0;
+      // Like the relay: stop reading the client while the exchange is saturated.
+      for (const frame of frames(input)) {
+        if (exchange.saturated) break;
+        if (exchange.fromClient(frame)) up.push(Buffer.from(frame));
+        fed++;
+      }
+      expect(fed).toBeLessThan(frames(input).length);
+      link.socket.write(Buffer.concat(up));
+      await until(() => !exchange.saturated, () => 'still saturated');
+      expect(frames(Buffer.concat(down)).map((f) => String.fromCharCode(f[0]!)).filter((t) => t !== 'N').join(''))
+        .toBe(`12DC1${'2'.repeat(fed - 4)}`);
+    } finally {
+      link.close();
+    }
+  });
+});
+
+// Divergences from PostgreSQL this review found and left for a design change (see the review report); each
+// it.fails asserts PostgreSQL's answer, so it starts failing (and must become it) once the layer is fixed.
+describe('known divergences', () => {
+  // The status is unknown when the Query is read (the failing one before it is unanswered), so the SET is taken out
+  // and COMMIT goes up alone: the server ends the transaction, where PostgreSQL refuses the SET (25P02) and skips COMMIT.
+  it.fails('a pipelined Query of a local statement then COMMIT, behind a failure in a block', async () => {
+    await sameEveryWay(Buffer.concat([fe.query('BEGIN'), fe.query('SELECT 1/0'), fe.query(`${LOCAL_SET}; COMMIT`), fe.query('SELECT 1')]));
+  });
+
+  // PostgreSQL skips the Parse after the group's error, so the name stays free; the layer recorded it when it read it.
+  it.fails('a Parse of a local name that PostgreSQL skipped after an error, sent again', async () => {
+    await sameEveryWay(Buffer.concat([fe.parse('', 'SELECT 1/0'), fe.bind('', ''), fe.execute(), fe.parse('st', LOCAL_SET), fe.sync(),
+      fe.parse('st', LOCAL_SET), fe.bind('', 'st'), fe.execute(), fe.sync()]));
+  });
+
+  // The layer's own error in a block reports 'E', but the server's transaction is not failed: what follows runs there.
+  it.fails("a statement pipelined after the layer's own error in a block", async () => {
+    await sameEveryWay(Buffer.concat([fe.query('BEGIN'), fe.parse('', LOCAL_SET), fe.bind('', ''), fe.execute(), fe.execute(), fe.sync(),
+      fe.query('SELECT 1'), fe.query('COMMIT')]));
+  });
+
+  // A BEGIN earlier in the same group is the server's; the layer's 42P05 then leaves the server's 'T' in place.
+  it.fails("the layer's own error after a BEGIN of the same group", async () => {
+    await sameEveryWay(Buffer.concat([fe.parse('st', LOCAL_SET), fe.sync(), fe.parse('', 'BEGIN'), fe.bind('', ''), fe.execute(),
+      fe.parse('st', LOCAL_SET), fe.sync(), fe.query('ROLLBACK')]));
+  });
+
+  // A Sync after remote messages ends the implicit transaction and its portals; the layer keeps its portals then.
+  it.fails('a local portal executed after the Sync that ended its implicit transaction', async () => {
+    await sameEveryWay(Buffer.concat([fe.parse('', 'SELECT 1'), fe.bind('', ''), fe.execute(), fe.parse('', LOCAL_SET),
+      fe.bind('', ''), fe.sync(), fe.execute(), fe.sync()]));
+  });
+});
