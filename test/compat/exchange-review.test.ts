@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CompatExchange } from '../../src/compat/exchange.js';
 import { postgres } from '../support/harness.js';
 import { cstring, int16, int32, message, parseErrorFields, startupMessage } from '../support/wire.js';
@@ -261,11 +261,15 @@ describe('the exchange against real PostgreSQL as oracle', () => {
     const expected = await direct(input);
     const whole = await through(input, 'whole');
     const split = await through(input, everyMessageCut(input));
+    // Each message a chunk of its own: the fast path with every message ending exactly at its chunk's end.
+    const each = await through(input, frames(input).map((f) => f.byteOffset - input.byteOffset));
     const context = steps.join(' | ');
     expect(whole.answer, context).toEqual(expected);
     expect(split.answer, context).toEqual(expected);
+    expect(each.answer, context).toEqual(expected);
     // The fast path (messages whole in one chunk) and the slow one (gathered) send the server the same bytes.
     expect(split.upstream.equals(whole.upstream), context).toBe(true);
+    expect(each.upstream.equals(whole.upstream), context).toBe(true);
   });
 });
 
