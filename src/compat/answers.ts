@@ -13,7 +13,6 @@ const Type = {
   noData: 0x6e, // 'n'
   parameterDescription: 0x74, // 't'
   portalSuspended: 0x73, // 's'
-  emptyQueryResponse: 0x49, // 'I'
   readyForQuery: 0x5a, // 'Z'
 } as const;
 
@@ -82,8 +81,6 @@ export function closeComplete(): Buffer { return new MessageWriter(Type.closeCom
 export function noData(): Buffer { return new MessageWriter(Type.noData).finish(); }
 /** PortalSuspended ('s'): an Execute's row limit was reached. */
 export function portalSuspended(): Buffer { return new MessageWriter(Type.portalSuspended).finish(); }
-/** EmptyQueryResponse ('I'). */
-export function emptyQueryResponse(): Buffer { return new MessageWriter(Type.emptyQueryResponse).finish(); }
 
 /** ParameterDescription ('t') listing parameter type OIDs (none for the statements answered locally). */
 export function parameterDescription(oids: readonly number[] = []): Buffer {

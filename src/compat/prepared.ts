@@ -16,7 +16,7 @@ interface LocalPortal {
   readonly statement: LocalStatement;
   readonly format: FormatCode;
   /** It has run (its row, if any, was sent): a later Execute gets "SELECT 0", or 55000 for a SET. */
-  rowSent: boolean;
+  ran: boolean;
 }
 
 /**
@@ -75,7 +75,7 @@ export class LocalPrepared {
         message: `bind message supplies ${fields.parameters} parameters, but prepared statement "${fields.statement}" requires 0` });
       return { abortable: true, error: true, render: () => error };
     }
-    this.portals.set(fields.portal, { statement, format: fields.resultFormat, rowSent: false });
+    this.portals.set(fields.portal, { statement, format: fields.resultFormat, ran: false });
     return { abortable: true, render: bindComplete };
   }
 
@@ -102,8 +102,8 @@ export class LocalPrepared {
     if (!portal) return undefined;
     const setLocal = portal.statement.kind === 'set' && portal.statement.local;
     const answer = localAnswer(portal.statement, { backendPid: this.backendPid, format: portal.format });
-    const ran = portal.rowSent;
-    portal.rowSent = true;
+    const { ran } = portal;
+    portal.ran = true;
     if (!answer.description) {
       // A SET's portal is done once run; PostgreSQL refuses to run it again (pquery.c, MarkPortalActive).
       if (!ran) return { abortable: true, setLocal, render: () => Buffer.concat(answer.execution) };

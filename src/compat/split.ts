@@ -1,5 +1,5 @@
 import {
-  asciiLower, Byte, dollarDelimiterEnd, isDigit, isIdentCont, isIdentStart, isSpace, isWord, skipBlockComment, skipDollarBody,
+  Byte, dollarDelimiterEnd, isDigit, isIdentCont, isIdentStart, isSpace, isWord, skipBlockComment, skipDollarBody,
   skipLineComment, skipQuotedIdentifier, skipString,
 } from './lexer.js';
 
@@ -200,23 +200,4 @@ function prefixedLiteralEnd(sql: Buffer, i: number, plainEscapes: boolean): numb
     if (q === Byte.dquote) return skipQuotedIdentifier(sql, i + 3);
   }
   return undefined;
-}
-
-/** Up to `count` leading plain words of a statement's body, lower-cased and space-separated (e.g. for logs). */
-export function statementHead(statement: SqlStatement, count = 3): string {
-  const body = statement.body;
-  const words: string[] = [];
-  let i = 0;
-  while (words.length < count && i < body.length) {
-    const b = body[i]!;
-    if (isSpace(b)) { i++; continue; }
-    if (b === Byte.dash && body[i + 1] === Byte.dash) { i = skipLineComment(body, i + 2); continue; }
-    if (b === Byte.slash && body[i + 1] === Byte.star) { const e = skipBlockComment(body, i + 2); if (e < 0) break; i = e; continue; }
-    if (!isIdentStart(b)) break;
-    let j = i + 1;
-    while (isIdentCont(body[j])) j++;
-    words.push(asciiLower(body.toString('utf8', i, j)));
-    i = j;
-  }
-  return words.join(' ');
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  bindComplete, closeComplete, commandComplete, dataRow, emptyQueryResponse, localAnswer, managedParameterNotice, noData,
+  bindComplete, closeComplete, commandComplete, dataRow, localAnswer, managedParameterNotice, noData,
   noticeResponse, parameterDescription, setLocalOutsideTransactionWarning, parseComplete, portalSuspended, readyForQuery, rowDescription, simpleQueryAnswer, TypeOid,
 } from '../../src/compat/answers.js';
 import { classify, type LocalStatement } from '../../src/compat/classify.js';
@@ -34,7 +34,6 @@ describe('message builders', () => {
     expect(closeComplete()).toEqual(message('3'));
     expect(noData()).toEqual(message('n'));
     expect(portalSuspended()).toEqual(message('s'));
-    expect(emptyQueryResponse()).toEqual(message('I'));
     expect(readyForQuery('T')).toEqual(message('Z', Buffer.from('T')));
   });
 

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { CompatExchange } from '../../src/compat/exchange.js';
 import { postgres } from '../support/harness.js';
+import { prng } from '../support/fuzz.js';
 import { cstring, int16, int32, message, parseErrorFields, startupMessage } from '../support/wire.js';
 
 // Review tests of the compat exchange against the real PostgreSQL the global setup starts: the same client
@@ -169,17 +170,6 @@ async function through(input: Buffer, chunking: Chunking): Promise<Through> {
   }
 }
 
-/** A small deterministic PRNG (mulberry32), so a failing case can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Statements the layer answers itself, all legal in PostgreSQL. */
 const LOCAL = [
@@ -194,7 +184,7 @@ const REMOTE = ['SELECT 1', 'SELECT 1/0', 'BEGIN', 'COMMIT', 'ROLLBACK', 'SELECT
 
 /** A random client input (messages and a short description of each), always ending in Sync. */
 function randomCase(seed: number): { input: Buffer; steps: string[] } {
-  const next = random(seed);
+  const next = prng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
   // A local statement ahead of a COMMIT or ROLLBACK in one Query or group is a known divergence when the
   // transaction turns out failed (see 'known divergences' below): such a COMMIT or ROLLBACK becomes SELECT 2.

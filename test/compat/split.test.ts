@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitStatements, statementHead, type SqlStatement } from '../../src/compat/split.js';
+import { splitStatements, type SqlStatement } from '../../src/compat/split.js';
 import { PostgresWire, types } from './postgres-wire.js';
 
 const PGADMIN_BATCH = "SET DateStyle=ISO; SET client_min_messages=notice; SELECT set_config('bytea_output','hex',false) "
@@ -122,12 +122,6 @@ describe('splitting a simple Query into statements', () => {
   it('reads $1 as a parameter, not a dollar quote', () => {
     expect(bodies('select $1; select $2$a$;$a$')).toEqual(['select $1', 'select $2$a$;$a$']);
     expect(bodies('select $1$; select 2 $1$')).toEqual(['select $1$', 'select 2 $1$']);
-  });
-
-  it('gives the leading words of a statement, lower-cased, for logs', () => {
-    const [s] = splitStatements('/* x */ SET  LOCAL\n"Foo" = 1');
-    expect(statementHead(s!)).toBe('set local');
-    expect(statementHead(splitStatements('SET LOCAL statement_timeout = 1')[0]!)).toBe('set local statement_timeout');
   });
 });
 
