@@ -254,7 +254,7 @@ async function loginAndRelay(ctx: SessionContext, startup: UpstreamStartup, clie
     answered: (statement) => log.debug({ statement: statement.kind, ...('name' in statement ? { parameter: statement.name } : {}) },
       'answered locally: Aurora DSQL refuses this statement (see --no-sql-compat)'),
     steppedAside: (reason) => log.info({ reason }, 'the SQL compatibility layer stepped aside for this session: every statement now goes to DSQL as sent'),
-  });
+  }, (error) => log.error({ err: error instanceof Error ? error.message : String(error) }, 'the SQL compatibility layer failed: session ended'));
   if (login.remainder.length > 0) {
     fromServer.feed(login.remainder);
     if (!filter || filter.fromServer(login.remainder)) client.write(login.remainder);
